@@ -1,0 +1,59 @@
+# GLM-TTS on Kubernetes: one entry point for newcomers and CI.
+#   make demo   synthesise a mixed Chinese/English sentence with the CPU backend into demo-out/
+#   make test   lint + every test suite (what .ci/run calls)
+#   make bench  benchmarks, printed as ratios measured in one run (BENCH=bench_x to pick one)
+#   make docs   regenerate the charts' README parameter tables
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+TOOLS := .tools
+NODE_TOOLS := $(TOOLS)/node
+VENV_STAMP := $(VENV)/.installed
+NODE_STAMP := $(NODE_TOOLS)/.installed
+export PATH := $(CURDIR)/$(VENV)/bin:$(CURDIR)/$(TOOLS)/bin:$(CURDIR)/$(NODE_TOOLS)/node_modules/.bin:$(PATH)
+PYTEST_WORKERS ?= 2
+
+.PHONY: help venv tools demo test lint pytest bench docs clean
+
+help:
+	@grep -E '^#   make' Makefile | sed 's/^#   //'
+
+$(VENV_STAMP): requirements-test.txt inference/pyproject.toml hooks/pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check -r requirements-test.txt -e inference -e hooks
+	touch $@
+
+venv: $(VENV_STAMP)
+
+$(NODE_STAMP): tools/package.json tools/package-lock.json
+	mkdir -p $(NODE_TOOLS)
+	cp tools/package.json tools/package-lock.json $(NODE_TOOLS)/
+	npm ci --prefix $(NODE_TOOLS) --no-audit --no-fund --loglevel=error
+	touch $@
+
+tools: $(VENV_STAMP) $(NODE_STAMP)
+	$(PY) scripts/fetch_tools.py
+
+demo: $(VENV_STAMP)
+	$(PY) scripts/demo.py --out demo-out
+
+lint: tools
+	scripts/lint.sh
+
+pytest: tools
+	$(PY) -m pytest -n $(PYTEST_WORKERS) -q
+
+test: lint pytest
+
+bench: tools
+	$(PY) tests/bench/run.py $(BENCH)
+
+docs: tools
+	$(PY) scripts/gen_chart_docs.py
+
+clean:
+	rm -rf $(VENV) $(TOOLS) demo-out bench-out

@@ -1,0 +1,8 @@
+"""Repository-wide pytest setup: make the harness importable as `harness`."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))

@@ -1,0 +1,1 @@
+"""Test harness shared by every suite: real helm, Kubernetes and Tekton schemas, a kmock cluster."""
