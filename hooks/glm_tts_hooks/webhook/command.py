@@ -1,0 +1,76 @@
+"""`glm-tts-hooks webhook serve`: run the image-policy admission webhook over HTTPS."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import threading
+
+EXIT_PASS, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+log = logging.getLogger("glm_tts_hooks.webhook")
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "webhook",
+        help="image-policy admission webhook (AdmissionReview v1 and ImageReview v1alpha1)",
+        description="Admit only images from allowed registries, pinned by digest and signed with cosign.",
+    )
+    actions = parser.add_subparsers(dest="webhook_command", metavar="ACTION", required=True)
+    serve = actions.add_parser(
+        "serve", help="serve /validate, /imagereview, /healthz and /metrics over HTTPS"
+    )
+    serve.add_argument("--cert", required=True, help="TLS certificate chain (PEM); reloaded when it changes")
+    serve.add_argument("--key", required=True, help="TLS private key (PEM); reloaded when it changes")
+    serve.add_argument("--policy", required=True, help="image-policy YAML file; reloaded when it changes")
+    serve.add_argument("--port", type=int, default=8443, help="port to listen on (default 8443)")
+    serve.add_argument("--host", default="0.0.0.0", help="address to listen on (default 0.0.0.0)")  # noqa: S104
+    serve.add_argument(
+        "--registry-auth",
+        metavar="FILE",
+        help="registry credentials as a dockerconfigjson file (the .dockerconfigjson key of a Secret)",
+    )
+    serve.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    serve.set_defaults(func=run_serve)
+
+
+def run_serve(args: argparse.Namespace) -> int:
+    logging.basicConfig(
+        level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
+    )
+    # Imported here so `glm-tts-hooks --help` stays fast and other subcommands never load the server.
+    from glm_tts_hooks.webhook.server import ServerConfig, StartupError, WebhookServer
+
+    if not 0 <= args.port <= 65535:
+        print(f"error: --port {args.port} is out of range 0-65535", file=sys.stderr)
+        return EXIT_USAGE
+    config = ServerConfig(
+        host=args.host,
+        port=args.port,
+        cert_file=args.cert,
+        key_file=args.key,
+        policy_file=args.policy,
+        registry_auth_file=args.registry_auth,
+    )
+    try:
+        server = WebhookServer(config)
+    except StartupError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+
+    stop = threading.Event()
+
+    def request_stop(signum: int, _frame: object) -> None:
+        log.info("received %s, shutting down", signal.Signals(signum).name)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, request_stop)
+    signal.signal(signal.SIGINT, request_stop)
+    server.start()
+    log.info("serving on https://%s:%d", *server.address)
+    stop.wait()
+    server.stop()
+    return EXIT_PASS
