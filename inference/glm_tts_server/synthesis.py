@@ -1,0 +1,116 @@
+"""Text in, audio out, above any backend: validation, planning, G2P overrides, streaming.
+
+The HTTP server and the CLI both call `Synthesizer`; a backend only ever sees one sentence
+group of single-language segments at a time.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from dataclasses import replace
+from typing import TYPE_CHECKING
+
+from glm_tts_server.audio import concatenate, resample
+from glm_tts_server.backends.base import Audio, Backend, Segment, SynthesisOptions
+from glm_tts_server.text import DEFAULT_MAX_SENTENCE_CHARS, InvalidText, plan_segments
+
+if TYPE_CHECKING:
+    from glm_tts_server.config import Settings
+    from glm_tts_server.g2p import G2PDictionary
+
+__all__ = ["InvalidText", "Synthesizer"]
+
+DEFAULT_MAX_INPUT_CHARS = 2000
+SENTENCE_GAP_S = 0.12  # a short pause between sentences, as a reader would make
+
+
+class Synthesizer:
+    """Plans text into sentence groups and drives a loaded backend over them.
+
+    Thread-safety is the backend's: the server runs at most `workers` calls at once.
+    """
+
+    def __init__(
+        self,
+        backend: Backend,
+        g2p: G2PDictionary | None = None,
+        max_input_chars: int = DEFAULT_MAX_INPUT_CHARS,
+        sample_rate: int | None = None,
+        max_sentence_chars: int = DEFAULT_MAX_SENTENCE_CHARS,
+    ):
+        self.backend = backend
+        self.g2p = g2p
+        self.max_input_chars = max_input_chars
+        self.sample_rate = sample_rate or backend.sample_rate
+        self.max_sentence_chars = max_sentence_chars
+
+    def plan(self, text: str, phoneme: bool = False) -> list[list[Segment]]:
+        """Validate and split text; raise InvalidText with what to fix."""
+        if not isinstance(text, str) or not text.strip():
+            raise InvalidText("text is empty: send the words to speak")
+        if len(text) > self.max_input_chars:
+            raise InvalidText(
+                f"text has {len(text)} characters, more than the limit of {self.max_input_chars}: "
+                "split it into several requests or use the batch API"
+            )
+        groups = plan_segments(text, self.max_sentence_chars)
+        if not groups:
+            raise InvalidText("text holds no words to speak (only tags, spaces or punctuation)")
+        if phoneme:
+            groups = [[self._apply_g2p(seg) for seg in group] for group in groups]
+        return groups
+
+    def _apply_g2p(self, segment: Segment) -> Segment:
+        text = self.g2p.apply(segment.text) if self.g2p is not None else segment.text
+        return replace(segment, text=text, phonemes=True)
+
+    def _run(self, group: list[Segment], options: SynthesisOptions) -> Audio:
+        audio = self.backend.synthesize(group, options)
+        return resample(audio, self.sample_rate)
+
+    def stream(self, text: str, options: SynthesisOptions | None = None,
+               phoneme: bool = False) -> Iterator[Audio]:
+        """Yield one Audio per sentence group, each as soon as it is synthesised.
+
+        Text is validated before the first yield, so InvalidText surfaces before any byte is sent.
+        """
+        groups = self.plan(text, phoneme)
+        options = options or SynthesisOptions()
+        return self._stream_groups(groups, options)
+
+    def _stream_groups(self, groups: list[list[Segment]], options: SynthesisOptions) -> Iterator[Audio]:
+        for group in groups:
+            yield self._run(group, options)
+
+    def synthesize(self, text: str, options: SynthesisOptions | None = None,
+                   phoneme: bool = False) -> Audio:
+        """Whole text to one Audio; metadata carries `synthesis_s`, `rtf` and `sentences`."""
+        started = time.perf_counter()
+        chunks = list(self.stream(text, options, phoneme))
+        audio = concatenate(chunks, self.sample_rate, gap_s=SENTENCE_GAP_S)
+        elapsed = time.perf_counter() - started
+        audio.metadata.update(
+            synthesis_s=elapsed,
+            rtf=elapsed / audio.duration_s if audio.duration_s else float("inf"),
+            sentences=len(chunks),
+            backend=self.backend.name,
+        )
+        return audio
+
+
+def build_synthesizer(settings: Settings, load: bool = True) -> Synthesizer:
+    """The configured backend (loaded and warmed when `load`), G2P dictionary and limits.
+
+    Module-level and driven by picklable Settings, so batch worker processes can call it.
+    """
+    from glm_tts_server.backends import create_backend
+    from glm_tts_server.g2p import G2PDictionary
+
+    backend = create_backend(settings)
+    if load:
+        backend.load()
+        backend.warmup()
+    g2p = G2PDictionary(settings.g2p_dict) if settings.g2p_dict else None
+    return Synthesizer(backend, g2p=g2p, max_input_chars=settings.max_input_chars,
+                       sample_rate=settings.sample_rate)
