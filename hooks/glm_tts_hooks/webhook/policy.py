@@ -8,6 +8,7 @@ tested against the same case table (tests/webhook/cases.py).
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import threading
@@ -17,7 +18,7 @@ from typing import Any
 
 import yaml
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.hazmat.primitives.serialization import load_pem_public_key
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat, load_pem_public_key
 
 from glm_tts_hooks.webhook.reference import InvalidReference, RegistryPrefix, parse_reference
 
@@ -45,6 +46,12 @@ class PolicyError(ValueError):
 class PublicKey:
     name: str
     key: ec.EllipticCurvePublicKey
+
+    @property
+    def fingerprint(self) -> str:
+        """sha256 of the DER public key: identifies the key in cache keys whatever its name."""
+        der = self.key.public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
+        return hashlib.sha256(der).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -144,11 +151,21 @@ def evaluate_images(
 # --- loading -------------------------------------------------------------------------------------
 
 _TOP_KEYS = {
-    "mode", "allowedRegistries", "requireDigest", "deniedTags", "denyUntagged", "exemptNamespaces",
+    "mode",
+    "allowedRegistries",
+    "requireDigest",
+    "deniedTags",
+    "denyUntagged",
+    "exemptNamespaces",
     "signatures",
 }
 _SIGNATURE_KEYS = {
-    "required", "publicKeys", "cacheTTLSeconds", "timeoutSeconds", "failOpen", "insecureRegistries",
+    "required",
+    "publicKeys",
+    "cacheTTLSeconds",
+    "timeoutSeconds",
+    "failOpen",
+    "insecureRegistries",
 }
 # The webhook's own deadline is 5 s (the maximum the API server allows is 30 s, we keep headroom).
 MAX_REGISTRY_TIMEOUT_SECONDS = 30.0

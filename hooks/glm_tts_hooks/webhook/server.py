@@ -1,0 +1,303 @@
+"""The HTTPS server: /validate, /imagereview, /healthz, /metrics.
+
+Why the standard library's ThreadingHTTPServer rather than uvicorn: the decision path is
+blocking (registry calls, ECDSA) and runs in threads either way, and owning the accept path
+lets each connection's TLS handshake run in its own thread with whatever SSLContext is current,
+so a rotated certificate (cert-manager rewrites the Secret volume) is served on the next
+connection without restarts or handshake callbacks. Requests are size-capped and time-limited.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import socket
+import ssl
+import threading
+import time
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from glm_tts_hooks.webhook.admission import BadRequest, review_admission, review_images
+from glm_tts_hooks.webhook.decision import Decider, Decision
+from glm_tts_hooks.webhook.metrics import WebhookMetrics
+from glm_tts_hooks.webhook.policy import PolicyError, PolicyStore
+from glm_tts_hooks.webhook.registry import Credentials, RegistryClient
+from glm_tts_hooks.webhook.signatures import SignatureVerifier
+
+log = logging.getLogger(__name__)
+
+# The API server caps objects at 3 MiB in etcd; an AdmissionReview carries at most two of them
+# (object and oldObject) plus envelope, and pods are far smaller in practice.
+MAX_BODY_BYTES = 3 * 1024 * 1024
+MAX_DRAIN_BYTES = 16 * 1024 * 1024  # read past an oversized body so the client sees our answer
+HANDSHAKE_TIMEOUT_SECONDS = 5.0
+IDLE_TIMEOUT_SECONDS = 30.0  # the API server keeps connections alive between reviews
+KNOWN_ENDPOINTS = ("/validate", "/imagereview", "/healthz", "/readyz", "/metrics")
+
+
+class StartupError(Exception):
+    """The server cannot start; the message names the file and the problem."""
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    cert_file: str
+    key_file: str
+    policy_file: str
+    host: str = "0.0.0.0"  # noqa: S104 - a webhook Service reaches the pod on its pod IP
+    port: int = 8443
+    registry_auth_file: str | None = None
+
+
+def _stamp(*paths: str) -> tuple[tuple[int, int, int], ...] | None:
+    try:
+        return tuple((st.st_ino, st.st_mtime_ns, st.st_size) for st in map(os.stat, paths))
+    except OSError:
+        return None
+
+
+class ReloadingTLS:
+    """The server SSLContext for the certificate files as they are now.
+
+    Each new connection asks for `current()`, which stats both files (microseconds) and builds a
+    fresh context when they changed. A broken pair (e.g. cert written, key not yet) keeps the
+    previous context and is retried on the next change.
+    """
+
+    def __init__(self, cert_file: str, key_file: str, metrics: WebhookMetrics) -> None:
+        self.cert_file, self.key_file, self._metrics = cert_file, key_file, metrics
+        self._lock = threading.Lock()
+        self._stamp = _stamp(cert_file, key_file)
+        self._context = self._build()  # startup: let the error propagate
+
+    def _build(self) -> ssl.SSLContext:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.minimum_version = ssl.TLSVersion.TLSv1_2
+        context.set_alpn_protocols(["http/1.1"])
+        context.load_cert_chain(self.cert_file, self.key_file)
+        return context
+
+    def current(self) -> ssl.SSLContext:
+        stamp = _stamp(self.cert_file, self.key_file)
+        if stamp == self._stamp or stamp is None:
+            return self._context
+        with self._lock:
+            if stamp != self._stamp:
+                self._stamp = stamp
+                try:
+                    self._context = self._build()
+                except (OSError, ssl.SSLError) as exc:
+                    self._metrics.certificate_reloads.labels("error").inc()
+                    log.error("certificate reload failed, serving the previous one: %s", exc)
+                else:
+                    self._metrics.certificate_reloads.labels("ok").inc()
+                    log.info("certificate reloaded from %s", self.cert_file)
+            return self._context
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    timeout = IDLE_TIMEOUT_SECONDS
+    server: _HTTPSServer
+    server_version = "glm-tts-image-policy"
+    sys_version = ""
+
+    def log_message(self, format: str, *args: Any) -> None:
+        log.debug("%s %s", self.address_string(), format % args)
+
+    def _send(self, status: int, body: bytes, content_type: str = "application/json") -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        if self.close_connection:
+            self.send_header("Connection", "close")
+        self.end_headers()
+        self.wfile.write(body)
+        path = self.path.split("?", 1)[0]
+        endpoint = path if path in KNOWN_ENDPOINTS else "other"  # bounded label values
+        self.server.webhook.metrics.requests.labels(endpoint, str(status)).inc()
+
+    def _error(self, status: int, message: str) -> None:
+        body = json.dumps({"error": message, "code": status}).encode()
+        self._send(status, body)
+
+    def do_GET(self) -> None:
+        path = self.path.split("?", 1)[0]
+        webhook = self.server.webhook
+        if path in ("/healthz", "/readyz"):
+            error = webhook.policies.last_error
+            text = "ok" if error is None else f"ok (serving the last good policy; reload failed: {error})"
+            self._send(200, text.encode() + b"\n", "text/plain; charset=utf-8")
+        elif path == "/metrics":
+            self._send(200, webhook.metrics.exposition(), webhook.metrics.content_type)
+        else:
+            self._error(404, f"no such endpoint {path!r}: use /validate, /imagereview, /healthz or /metrics")
+
+    def do_POST(self) -> None:
+        path = self.path.split("?", 1)[0]
+        routes = {
+            "/validate": ("AdmissionReview", review_admission),
+            "/imagereview": ("ImageReview", review_images),
+        }
+        if path not in routes:
+            self._error(
+                404, f"no such endpoint {path!r}: POST to /validate (AdmissionReview) or /imagereview"
+            )
+            return
+        body = self._read_body()
+        if body is None:
+            return
+        api, review = routes[path]
+        started = time.perf_counter()
+        webhook = self.server.webhook
+        try:
+            doc = json.loads(body)
+            answer, decision = review(doc, webhook.decider)
+        except ValueError as exc:  # BadRequest, or JSON that does not parse
+            message = str(exc) if isinstance(exc, BadRequest) else f"body is not valid JSON: {exc}"
+            self._error(400, message)
+            return
+        except Exception:
+            log.exception("%s failed", api)
+            self._error(500, "internal error while reviewing; see the webhook log")
+            return
+        webhook.metrics.latency.labels(api).observe(time.perf_counter() - started)
+        if decision is not None:
+            webhook.record(api, decision, doc)
+        self._send(200, json.dumps(answer).encode())
+
+    def _read_body(self) -> bytes | None:
+        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+            self.close_connection = True
+            self._error(411, "send the review with a Content-Length, not chunked")
+            return None
+        length_header = self.headers.get("Content-Length")
+        if length_header is None or not length_header.isdigit():
+            self.close_connection = True
+            self._error(411, "a Content-Length header is required")
+            return None
+        length = int(length_header)
+        if length > MAX_BODY_BYTES:
+            self.close_connection = True
+            self._drain(length)
+            self._error(413, f"request body of {length} bytes exceeds the {MAX_BODY_BYTES} byte limit")
+            return None
+        content_type = self.headers.get("Content-Type", "application/json").split(";")[0].strip()
+        if content_type != "application/json":
+            self.close_connection = True
+            self._drain(length)
+            self._error(415, f"Content-Type {content_type!r} is not application/json")
+            return None
+        body = self.rfile.read(length)
+        if len(body) != length:
+            self.close_connection = True
+            return None  # the client went away mid-body
+        return body
+
+    def _drain(self, length: int) -> None:
+        remaining = min(length, MAX_DRAIN_BYTES)
+        try:
+            while remaining > 0:
+                chunk = self.rfile.read(min(remaining, 64 * 1024))
+                if not chunk:
+                    break
+                remaining -= len(chunk)
+        except OSError:
+            pass
+
+
+class _HTTPSServer(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 256
+    allow_reuse_address = True
+
+    def __init__(self, address: tuple[str, int], webhook: WebhookServer) -> None:
+        self.webhook = webhook
+        if ":" in address[0]:
+            self.address_family = socket.AF_INET6
+        super().__init__(address, _Handler)
+
+    def finish_request(self, request: socket.socket, client_address: Any) -> None:
+        # Runs in the connection's own thread: a slow handshake never blocks accept().
+        request.settimeout(HANDSHAKE_TIMEOUT_SECONDS)
+        try:
+            tls = self.webhook.tls.current().wrap_socket(request, server_side=True)
+        except (OSError, ssl.SSLError) as exc:
+            log.debug("TLS handshake with %s failed: %s", client_address, exc)
+            return
+        try:
+            self.RequestHandlerClass(tls, client_address, self)
+        finally:
+            tls.close()
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        log.debug("connection from %s ended with an error", client_address, exc_info=True)
+
+
+class WebhookServer:
+    """Policy, registry client, decider and HTTPS listener; `start()` serves in a background thread."""
+
+    def __init__(self, config: ServerConfig, cache_max_entries: int | None = None) -> None:
+        self.metrics = WebhookMetrics()
+        try:
+            self.policies = PolicyStore(config.policy_file, on_reload=self._policy_reloaded)
+        except PolicyError as exc:
+            raise StartupError(f"invalid policy: {exc}") from None
+        try:
+            self.tls = ReloadingTLS(config.cert_file, config.key_file, self.metrics)
+        except (OSError, ssl.SSLError) as exc:
+            raise StartupError(
+                f"cannot load the TLS certificate {config.cert_file} / key {config.key_file}: {exc}"
+            ) from None
+        try:
+            credentials = (
+                Credentials.load(config.registry_auth_file)
+                if config.registry_auth_file
+                else Credentials.empty()
+            )
+        except ValueError as exc:
+            raise StartupError(f"invalid --registry-auth: {exc}") from None
+        self.registry = RegistryClient(credentials)
+        self.decider = Decider(self.policies, SignatureVerifier(self.registry), self.metrics)
+        try:
+            self._httpd = _HTTPSServer((config.host, config.port), self)
+        except OSError as exc:
+            raise StartupError(f"cannot listen on {config.host}:{config.port}: {exc.strerror}") from None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def address(self) -> tuple[str, int]:
+        host, port = self._httpd.server_address[:2]
+        return str(host), int(port)
+
+    def _policy_reloaded(self, ok: bool, error: str | None) -> None:
+        self.metrics.policy_reloads.labels("ok" if ok else "error").inc()
+
+    def record(self, api: str, decision: Decision, doc: Any) -> None:
+        verdict = "denied" if not decision.allowed else ("audited" if decision.findings else "allowed")
+        self.metrics.decisions.labels(api, verdict, decision.rule or "none").inc()
+        if decision.findings:
+            uid = (doc.get("request") or {}).get("uid", "-") if isinstance(doc, dict) else "-"
+            log.info("%s %s uid=%s: %s", api, verdict, uid, decision.message())
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._httpd.serve_forever, name="webhook-https", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._httpd.shutdown()
+        self._httpd.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        self.decider.close()
+        self.registry.close()
+
+    def __enter__(self) -> WebhookServer:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
