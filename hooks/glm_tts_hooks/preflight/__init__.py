@@ -1,0 +1,1 @@
+"""`glm-tts-hooks preflight`: can this release run on this cluster, and if not, what to fix."""
