@@ -1,0 +1,301 @@
+{{/* vim: set filetype=mustache: */}}
+
+{{/* Chart name, overridable. */}}
+{{- define "glm-tts-image-policy.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{/* Object name prefix: release-chart unless the release name already contains the chart name. */}}
+{{- define "glm-tts-image-policy.fullname" -}}
+{{- if .Values.fullnameOverride -}}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- $name := default .Chart.Name .Values.nameOverride -}}
+{{- if contains $name .Release.Name -}}
+{{- .Release.Name | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "glm-tts-image-policy.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{- define "glm-tts-image-policy.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "glm-tts-image-policy.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end -}}
+
+{{- define "glm-tts-image-policy.labels" -}}
+helm.sh/chart: {{ include "glm-tts-image-policy.chart" . }}
+{{ include "glm-tts-image-policy.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/part-of: glm-tts
+app.kubernetes.io/component: image-policy
+{{- with .Values.commonLabels }}
+{{ toYaml . }}
+{{- end }}
+{{- end -}}
+
+{{/*
+Metadata annotations: the common ones plus the Argo CD sync wave of the object's group.
+Usage: include "glm-tts-image-policy.annotations" (dict "ctx" $ "wave" "server" "extra" $map)
+*/}}
+{{- define "glm-tts-image-policy.annotations" -}}
+{{- $ctx := .ctx -}}
+{{- $annotations := merge (dict) (.extra | default (dict)) $ctx.Values.commonAnnotations -}}
+{{- if and .wave $ctx.Values.argocd.syncWaves.enabled -}}
+{{- $_ := set $annotations "argocd.argoproj.io/sync-wave" (index $ctx.Values.argocd.syncWaves .wave | toString) -}}
+{{- end -}}
+{{- if $annotations -}}
+annotations:
+  {{- toYaml $annotations | nindent 2 }}
+{{- end -}}
+{{- end -}}
+
+{{- define "glm-tts-image-policy.serviceAccountName" -}}
+{{- if .Values.webhook.serviceAccount.create -}}
+{{- default (include "glm-tts-image-policy.fullname" .) .Values.webhook.serviceAccount.name -}}
+{{- else -}}
+{{- default "default" .Values.webhook.serviceAccount.name -}}
+{{- end -}}
+{{- end -}}
+
+{{/* The webhook image, pinned by digest when one is given. */}}
+{{- define "glm-tts-image-policy.image" -}}
+{{- $image := .Values.webhook.image -}}
+{{- $ref := printf "%s/%s" $image.registry $image.repository -}}
+{{- if $image.digest -}}
+{{- printf "%s@%s" $ref $image.digest -}}
+{{- else -}}
+{{- printf "%s:%s" $ref (default .Chart.AppVersion $image.tag) -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "glm-tts-image-policy.serviceName" -}}
+{{- include "glm-tts-image-policy.fullname" . -}}
+{{- end -}}
+
+{{- define "glm-tts-image-policy.caName" -}}
+{{- printf "%s-ca" (include "glm-tts-image-policy.fullname" .) -}}
+{{- end -}}
+
+{{- define "glm-tts-image-policy.servingCertName" -}}
+{{- printf "%s-serving" (include "glm-tts-image-policy.fullname" .) -}}
+{{- end -}}
+
+{{/* The Secret holding tls.crt/tls.key: cert-manager's or the user's. */}}
+{{- define "glm-tts-image-policy.tlsSecretName" -}}
+{{- if .Values.tls.certManager.enabled -}}
+{{- printf "%s-tls" (include "glm-tts-image-policy.fullname" .) -}}
+{{- else -}}
+{{- .Values.tls.existingSecret -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "glm-tts-image-policy.policyConfigMapName" -}}
+{{- printf "%s-policy" (include "glm-tts-image-policy.fullname" .) -}}
+{{- end -}}
+
+{{/* Namespaces the admission engines skip: the policy's, plus the webhook's own (it must start without itself). */}}
+{{- define "glm-tts-image-policy.skippedNamespaces" -}}
+{{- $namespaces := list -}}
+{{- range .Values.policy.exemptNamespaces -}}
+{{- $namespaces = append $namespaces . -}}
+{{- end -}}
+{{- if eq .Values.engine "webhook" -}}
+{{- $namespaces = append $namespaces .Release.Namespace -}}
+{{- end -}}
+{{- toYaml ($namespaces | uniq | sortAlpha) -}}
+{{- end -}}
+
+{{/* namespaceSelector that leaves out the skipped namespaces and the opted-out ones. */}}
+{{- define "glm-tts-image-policy.namespaceSelector" -}}
+matchExpressions:
+  - key: kubernetes.io/metadata.name
+    operator: NotIn
+    values:
+      {{- include "glm-tts-image-policy.skippedNamespaces" . | nindent 6 }}
+  - key: {{ .Values.admission.optOutLabel.key }}
+    operator: NotIn
+    values:
+      - {{ .Values.admission.optOutLabel.value | quote }}
+{{- end -}}
+
+{{/*
+The image policy file the webhook reads (contract: hooks/glm_tts_hooks/webhook/policy.py).
+Rendered from .Values.policy key by key so the file never carries chart-only keys.
+*/}}
+{{- define "glm-tts-image-policy.policyDocument" -}}
+{{- $p := .Values.policy -}}
+mode: {{ $p.mode }}
+allowedRegistries:
+  {{- toYaml $p.allowedRegistries | nindent 2 }}
+requireDigest: {{ $p.requireDigest }}
+deniedTags: {{ toYaml $p.deniedTags | nindent 2 }}
+denyUntagged: {{ $p.denyUntagged }}
+exemptNamespaces: {{ toYaml $p.exemptNamespaces | nindent 2 }}
+signatures:
+  required: {{ $p.signatures.required }}
+  publicKeys: {{ toYaml $p.signatures.publicKeys | nindent 4 }}
+  cacheTTLSeconds: {{ $p.signatures.cacheTTLSeconds }}
+  timeoutSeconds: {{ $p.signatures.timeoutSeconds }}
+  failOpen: {{ $p.signatures.failOpen }}
+  insecureRegistries: {{ toYaml $p.signatures.insecureRegistries | nindent 4 }}
+{{- end -}}
+
+{{/*
+Workload resources every engine admits: pods (and the ephemeral-containers subresource, which
+adds containers to a running pod) and every controller with a pod template.
+*/}}
+{{- define "glm-tts-image-policy.resourceRules" -}}
+- apiGroups: [""]
+  apiVersions: ["v1"]
+  resources: ["pods", "pods/ephemeralcontainers", "replicationcontrollers"]
+- apiGroups: ["apps"]
+  apiVersions: ["v1"]
+  resources: ["deployments", "statefulsets", "daemonsets", "replicasets"]
+- apiGroups: ["batch"]
+  apiVersions: ["v1"]
+  resources: ["jobs", "cronjobs"]
+{{- end -}}
+
+{{/* ---------------------------------------------------------------------------------------------
+CEL (ValidatingAdmissionPolicy and Kyverno validate.cel share it).
+
+Regular expressions are RE2 with no backslashes: a literal '.' is written [.] so the patterns read
+the same in YAML, in CEL string literals and in every RE2 implementation.
+--------------------------------------------------------------------------------------------- */}}
+
+{{/* Escape a registry host, repository path or tag for RE2 (the schema limits them to [A-Za-z0-9._:/-]). */}}
+{{- define "glm-tts-image-policy.re2Quote" -}}
+{{- . | replace "." "[.]" -}}
+{{- end -}}
+
+{{/*
+One allow-list entry as an RE2 alternative over a normalised image name (`host/path[:tag][@digest]`).
+The path must end on a boundary ('/', ':' tag, '@' digest or the end), so `ai/` never admits `ai-evil/x`.
+Docker Hub is spelt docker.io or index.docker.io, and `docker.io/x` means `docker.io/library/x`.
+*/}}
+{{- define "glm-tts-image-policy.registryAlternative" -}}
+{{- $entry := . | trim | trimSuffix "/" -}}
+{{- $parts := splitn "/" 2 $entry -}}
+{{- $host := lower $parts._0 -}}
+{{- $path := $parts._1 | default "" -}}
+{{- $docker := or (eq $host "docker.io") (eq $host "index.docker.io") -}}
+{{- $hostRe := ternary "docker[.]io|index[.]docker[.]io" (include "glm-tts-image-policy.re2Quote" $host) $docker -}}
+{{- $hostRe = printf "(?i:%s)/" $hostRe -}}
+{{- $pathRe := include "glm-tts-image-policy.re2Quote" $path -}}
+{{- if not $path -}}
+{{- $hostRe -}}
+{{- else if and $docker (eq $path "library") -}}
+{{- printf "%s(?:library(?:[/:@]|$)|[^/]+$)" $hostRe -}}
+{{- else if and $docker (hasPrefix "library/" $path) (not (contains "/" (trimPrefix "library/" $path))) -}}
+{{- $short := include "glm-tts-image-policy.re2Quote" (trimPrefix "library/" $path) -}}
+{{- printf "%s(?:%s(?:[/:@]|$)|%s(?:[:@]|$))" $hostRe $pathRe $short -}}
+{{- else -}}
+{{- printf "%s%s(?:[/:@]|$)" $hostRe $pathRe -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "glm-tts-image-policy.allowedRegistriesRegex" -}}
+{{- $alternatives := list -}}
+{{- range .Values.policy.allowedRegistries -}}
+{{- $alternatives = append $alternatives (include "glm-tts-image-policy.registryAlternative" .) -}}
+{{- end -}}
+{{- printf "^(?:%s)" (join "|" $alternatives) -}}
+{{- end -}}
+
+{{/*
+A well-formed image reference, as github.com/distribution/reference parses it: an optional host
+(it has a '.' or ':' or is localhost) then lower-case path components, an optional tag, an
+optional digest. A first component followed by '/' without a '.' is a path component.
+The IPv6 host brackets are the only backslashes: the expression uses a CEL raw string r'...' for it.
+*/}}
+{{- define "glm-tts-image-policy.referenceRegex" -}}
+{{- $label := "(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])" -}}
+{{- $host := printf "(?:%s(?:[.]%s)+(?::[0-9]+)?|%s:[0-9]+|\\[[a-fA-F0-9:]+\\](?::[0-9]+)?|localhost)" $label $label $label -}}
+{{- $component := "[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*" -}}
+{{- $firstComponent := "[a-z0-9]+(?:(?:_|__|-+)[a-z0-9]+)*" -}}
+{{- $tag := "[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}" -}}
+{{- $digest := "[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[a-zA-Z0-9=_-]{32,}" -}}
+{{- printf "^(?:(?:%s|%s)(?:/%s)+|%s)(?::%s)?(?:@%s)?$" $host $firstComponent $component $component $tag $digest -}}
+{{- end -}}
+
+{{/* variables: the pod spec of any workload kind, all its containers, their images, normalised names. */}}
+{{- define "glm-tts-image-policy.celVariables" -}}
+- name: podSpec
+  expression: >-
+    has(object.spec.jobTemplate) ? object.spec.jobTemplate.spec.template.spec :
+    (has(object.spec.template) ? object.spec.template.spec : object.spec)
+- name: containers
+  expression: >-
+    (has(variables.podSpec.containers) ? variables.podSpec.containers : []) +
+    (has(variables.podSpec.initContainers) ? variables.podSpec.initContainers : []) +
+    (has(variables.podSpec.ephemeralContainers) ? variables.podSpec.ephemeralContainers : [])
+- name: images
+  expression: variables.containers.filter(c, has(c.image)).map(c, c.image)
+# Short names as the runtime resolves them: nginx -> docker.io/library/nginx, user/app -> docker.io/user/app.
+- name: names
+  expression: >-
+    variables.images.map(i, i.matches('^(?:localhost|[^/]*[.:][^/]*)/') ? i :
+    (i.contains('/') ? 'docker.io/' + i : 'docker.io/library/' + i))
+{{- end -}}
+
+{{/*
+validations in the webhook's rule order (policy.RULES): the API server reports the first that fails.
+Each message ends in [rule <name>], as the webhook's messages do.
+*/}}
+{{- define "glm-tts-image-policy.celValidations" -}}
+{{- $p := .Values.policy -}}
+{{- $rules := list -}}
+{{- $ref := include "glm-tts-image-policy.referenceRegex" . -}}
+{{- $rules = append $rules (dict
+  "expression" (printf "variables.containers.all(c, has(c.image) && c.image.matches(r'%s') && (!c.image.matches('@sha256:') || c.image.matches('@sha256:[0-9a-f]{64}$')))" $ref)
+  "message" "every container needs a valid image reference, e.g. registry.example.com/team/app@sha256:<64 hex> [rule invalid-reference]") -}}
+{{- $rules = append $rules (dict
+  "expression" (printf "variables.names.all(n, n.matches('%s'))" (include "glm-tts-image-policy.allowedRegistriesRegex" .))
+  "message" (printf "an image is not from an allowed registry; allowed: %s [rule registry]" (join ", " $p.allowedRegistries))) -}}
+{{- if $p.deniedTags -}}
+{{- $tags := list -}}
+{{- range $p.deniedTags -}}
+{{- $tags = append $tags (include "glm-tts-image-policy.re2Quote" .) -}}
+{{- end -}}
+{{- $rules = append $rules (dict
+  "expression" (printf "variables.images.all(i, !i.matches('^[^@]*:(?:%s)(?:@|$)'))" (join "|" $tags))
+  "message" (printf "an image uses a denied tag (%s); use an immutable tag and pin by digest [rule denied-tag]" (join ", " $p.deniedTags))) -}}
+{{- end -}}
+{{- if $p.denyUntagged -}}
+{{- $rules = append $rules (dict
+  "expression" "variables.images.all(i, i.contains('@') || i.matches(':[^/]*$'))"
+  "message" "an image has neither tag nor digest (the runtime would pull :latest); pin it by digest [rule untagged]") -}}
+{{- end -}}
+{{- if $p.requireDigest -}}
+{{- $rules = append $rules (dict
+  "expression" "variables.images.all(i, i.matches('@sha256:[0-9a-f]{64}$'))"
+  "message" "an image is not pinned by a sha256 digest; write it as name@sha256:<digest> [rule digest]") -}}
+{{- end -}}
+{{- toYaml $rules -}}
+{{- end -}}
+
+{{/* Fail early, with the fix in the message, on values the schema cannot cross-check. */}}
+{{- define "glm-tts-image-policy.validateValues" -}}
+{{- $sig := .Values.policy.signatures -}}
+{{- if and $sig.required (not $sig.publicKeys) (ne .Values.engine "validatingAdmissionPolicy") -}}
+{{- fail "policy.signatures.required is true but policy.signatures.publicKeys is empty: add your cosign public key ({name: ci, pem: \"-----BEGIN PUBLIC KEY-----...\"}) or set policy.signatures.required=false" -}}
+{{- end -}}
+{{- if eq .Values.engine "webhook" -}}
+{{- if and (not .Values.tls.certManager.enabled) (not .Values.tls.existingSecret) -}}
+{{- fail "the webhook needs a serving certificate: set tls.certManager.enabled=true (cert-manager installed), or tls.existingSecret (a kubernetes.io/tls Secret) with tls.caBundle" -}}
+{{- end -}}
+{{- if and (not .Values.tls.certManager.enabled) (not .Values.tls.caBundle) -}}
+{{- fail "tls.existingSecret is set but tls.caBundle is empty: the API server needs the CA that signed it (base64 PEM), e.g. --set tls.caBundle=$(base64 -w0 ca.crt)" -}}
+{{- end -}}
+{{- end -}}
+{{- if and (eq .Values.engine "validatingAdmissionPolicy") (semverCompare "<1.30.0-0" .Capabilities.KubeVersion.Version) -}}
+{{- fail (printf "engine=validatingAdmissionPolicy needs Kubernetes >= 1.30 (admissionregistration.k8s.io/v1 ValidatingAdmissionPolicy); this cluster is %s: use engine=webhook" .Capabilities.KubeVersion.Version) -}}
+{{- end -}}
+{{- end -}}
