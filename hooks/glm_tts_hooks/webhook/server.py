@@ -171,9 +171,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _read_body(self) -> bytes | None:
         if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
-            self.close_connection = True
-            self._error(411, "send the review with a Content-Length, not chunked")
-            return None
+            return self._read_chunked()
         length_header = self.headers.get("Content-Length")
         if length_header is None or not length_header.isdigit():
             self.close_connection = True
@@ -196,6 +194,30 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
             return None  # the client went away mid-body
         return body
+
+    def _read_chunked(self) -> bytes | None:
+        """HTTP/1.1 chunked body under the same size cap (the API server sends Content-Length, but
+        any HTTP/1.1 client may chunk)."""
+        chunks, size = [], 0
+        try:
+            while True:
+                line = self.rfile.readline(64)
+                chunk_size = int(line.split(b";", 1)[0].strip() or b"x", 16)
+                if chunk_size == 0:
+                    while self.rfile.readline(1024) not in (b"\r\n", b"\n", b""):
+                        pass  # trailers
+                    return b"".join(chunks)
+                size += chunk_size
+                if size > MAX_BODY_BYTES:
+                    self.close_connection = True
+                    self._error(413, f"request body exceeds the {MAX_BODY_BYTES} byte limit")
+                    return None
+                chunks.append(self.rfile.read(chunk_size))
+                self.rfile.readline(64)
+        except ValueError:
+            self.close_connection = True
+            self._error(400, "malformed chunked encoding")
+            return None
 
     def _drain(self, length: int) -> None:
         remaining = min(length, MAX_DRAIN_BYTES)
@@ -284,7 +306,9 @@ class WebhookServer:
             log.info("%s %s uid=%s: %s", api, verdict, uid, decision.message())
 
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._httpd.serve_forever, name="webhook-https", daemon=True)
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever, args=(0.05,), name="webhook-https", daemon=True
+        )
         self._thread.start()
 
     def stop(self) -> None:
