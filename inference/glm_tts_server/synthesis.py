@@ -62,8 +62,11 @@ class Synthesizer:
         return groups
 
     def _apply_g2p(self, segment: Segment) -> Segment:
-        text = self.g2p.apply(segment.text) if self.g2p is not None else segment.text
-        return replace(segment, text=text, phonemes=True)
+        # A backend that applies overrides itself (glmtts, after upstream's text normalisation)
+        # gets the plain text, flagged for phoneme mode.
+        if self.g2p is not None and not getattr(self.backend, "handles_g2p", False):
+            return replace(segment, text=self.g2p.apply(segment.text), phonemes=True)
+        return replace(segment, phonemes=True)
 
     def _run(self, group: list[Segment], options: SynthesisOptions) -> Audio:
         audio = self.backend.synthesize(group, options)
@@ -107,10 +110,10 @@ def build_synthesizer(settings: Settings, load: bool = True) -> Synthesizer:
     from glm_tts_server.backends import create_backend
     from glm_tts_server.g2p import G2PDictionary
 
-    backend = create_backend(settings)
+    g2p = G2PDictionary(settings.g2p_dict) if settings.g2p_dict else None
+    backend = create_backend(settings, g2p=g2p)
     if load:
         backend.load()
         backend.warmup()
-    g2p = G2PDictionary(settings.g2p_dict) if settings.g2p_dict else None
     return Synthesizer(backend, g2p=g2p, max_input_chars=settings.max_input_chars,
                        sample_rate=settings.sample_rate)

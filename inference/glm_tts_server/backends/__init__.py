@@ -9,6 +9,7 @@ from glm_tts_server.backends.base import Backend, BackendUnavailable, OutOfMemor
 
 if TYPE_CHECKING:
     from glm_tts_server.config import Settings
+    from glm_tts_server.g2p import G2PDictionary
 
 __all__ = ["Backend", "BackendUnavailable", "OutOfMemory", "create_backend"]
 
@@ -25,10 +26,12 @@ def _load_custom(dotted: str) -> type:
         raise BackendUnavailable(f"backend {dotted!r}: module {module_name!r} has no {attr!r}") from None
 
 
-def create_backend(settings: Settings) -> Backend:
+def create_backend(settings: Settings, g2p: G2PDictionary | None = None) -> Backend:
     """Construct (not load) the configured backend; call `.load()` then `.warmup()` on it.
 
-    Custom backends (`package.module:Class`) are constructed as `Class(settings)`.
+    `g2p` is shared with the Synthesizer (the glmtts backend applies it inside upstream's G2P);
+    without it one is opened from `settings.g2p_dict`. Custom backends (`package.module:Class`)
+    are constructed as `Class(settings)`.
     """
     if settings.backend == "espeak":
         from glm_tts_server.backends.espeak import EspeakBackend
@@ -37,11 +40,16 @@ def create_backend(settings: Settings) -> Backend:
     elif settings.backend == "glmtts":
         from glm_tts_server.backends.glmtts import GlmTtsBackend
 
+        if g2p is None and settings.g2p_dict:
+            from glm_tts_server.g2p import G2PDictionary
+
+            g2p = G2PDictionary(settings.g2p_dict)
         backend = GlmTtsBackend(
             code_dir=settings.code_dir,
             model_dir=settings.model_dir,
             device=settings.device,
             sample_rate=settings.sample_rate,
+            g2p=g2p,
         )
     else:
         backend = _load_custom(settings.backend)(settings)
