@@ -1,0 +1,146 @@
+"""`glm-tts-server`: run the HTTP service, synthesise one text, or run an upstream-format batch.
+
+Exit codes: 0 success, 1 synthesis failed (or any batch line failed), 2 usage/configuration error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import logging
+import sys
+import time
+from pathlib import Path
+
+from glm_tts_server import __version__
+from glm_tts_server.audio import SUPPORTED_FORMATS, encode
+from glm_tts_server.backends.base import BackendUnavailable, OutOfMemory, SynthesisOptions
+from glm_tts_server.config import ConfigError, Settings, load_settings
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="glm-tts-server", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument("--config", metavar="FILE", help="YAML settings file (default: $GLMTTS_CONFIG); "
+                        "GLMTTS_* environment variables override it")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    sub.add_parser("serve", help="run the HTTP API (settings from GLMTTS_* / --config)")
+
+    synth = sub.add_parser("synth", help="synthesise TEXT into an audio file")
+    synth.add_argument("text", metavar="TEXT", help="text; <zh>…</zh>/<en>…</en> tags mark languages")
+    synth.add_argument("-o", "--output", required=True, type=Path, help="output file (.wav, .flac, .pcm)")
+    synth.add_argument("--voice", help="registered voice name (in <data_dir>/voices)")
+    synth.add_argument("--format", choices=SUPPORTED_FORMATS,
+                       help="default: from the output suffix, else wav")
+    synth.add_argument("--phoneme", action="store_true", help="phoneme mode (G2P overrides applied)")
+    synth.add_argument("--seed", type=int)
+    synth.add_argument("--speed", type=float, default=1.0)
+
+    batch = sub.add_parser("batch", help="synthesise an upstream-format JSONL file into a directory")
+    batch.add_argument("file", metavar="FILE", type=Path,
+                       help='JSONL, one {"uttid","prompt_text","prompt_speech","syn_text"} per line')
+    batch.add_argument("-o", "--output", required=True, type=Path,
+                       help="directory for <uttid>.wav + manifest.json")
+    batch.add_argument("--workers", type=int, default=1, help="worker processes, each with its own backend")
+    batch.add_argument("--data-dir", type=Path,
+                       help="directory prompt_speech paths are relative to (default: settings data_dir)")
+    batch.add_argument("--no-progress", action="store_true", help="no progress bar")
+    return parser
+
+
+def _serve(settings: Settings) -> int:
+    from glm_tts_server.server import serve  # the HTTP stack is only imported when serving
+
+    return serve(settings)
+
+
+def _synth(settings: Settings, args: argparse.Namespace) -> int:
+    from glm_tts_server.synthesis import InvalidText, build_synthesizer
+    from glm_tts_server.voices import UnknownVoice, VoiceStore
+
+    fmt = args.format or (args.output.suffix.lstrip(".").lower() if args.output.suffix else "wav")
+    if fmt not in SUPPORTED_FORMATS:
+        print(f"error: cannot tell the format from {args.output.name!r}: pass --format "
+              f"({', '.join(SUPPORTED_FORMATS)})", file=sys.stderr)
+        return EXIT_USAGE
+    if not 0.25 <= args.speed <= 4.0:
+        print(f"error: --speed {args.speed} is outside 0.25-4.0", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        voice = VoiceStore(settings.data_dir).get(args.voice) if args.voice else None
+    except UnknownVoice as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    synthesizer = build_synthesizer(settings)
+    try:
+        synthesizer.plan(args.text, args.phoneme)
+    except InvalidText as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    options = SynthesisOptions(voice=voice, speed=args.speed, seed=args.seed)
+    started = time.perf_counter()
+    audio = synthesizer.synthesize(args.text, options, phoneme=args.phoneme)
+    elapsed = time.perf_counter() - started
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_bytes(encode(audio, fmt))
+    print(f"wrote {args.output}: {audio.duration_s:.2f} s at {audio.sample_rate} Hz in {elapsed:.2f} s "
+          f"(real-time factor {elapsed / max(audio.duration_s, 1e-9):.3f})")
+    return EXIT_OK
+
+
+def _batch(settings: Settings, args: argparse.Namespace) -> int:
+    from glm_tts_server.batch import parse_jsonl, run_batch
+    from glm_tts_server.synthesis import build_synthesizer
+
+    if args.workers < 1:
+        print(f"error: --workers must be at least 1, got {args.workers}", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        text = args.file.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        print(f"error: cannot read {args.file}: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    items, errors = parse_jsonl(text, args.data_dir or settings.data_dir)
+    for error in errors:
+        print(f"{args.file}:{error}", file=sys.stderr)
+    # Worker processes each build their own backend from these (picklable) settings.
+    factory = functools.partial(build_synthesizer, settings)
+    manifest = run_batch(items, factory, args.output, workers=args.workers,
+                         progress=not args.no_progress, errors=errors)
+    for item in manifest["items"]:
+        if item["status"] == "failed":
+            print(f"{args.file}:line {item['line']} ({item['uttid']}): {item['error']}", file=sys.stderr)
+    print(f"{manifest['succeeded']} of {manifest['total']} lines synthesised, {manifest['failed']} failed, "
+          f"in {manifest['wall_s']:.2f} s with {args.workers} worker(s); manifest: "
+          f"{args.output / 'manifest.json'}")
+    return EXIT_OK if manifest["failed"] == 0 else EXIT_FAILED
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        args = _parser().parse_args(argv)
+    except SystemExit as exc:  # --help, --version, usage errors: return the code, do not exit
+        return int(exc.code or 0)
+    try:
+        settings = load_settings(config_file=args.config)
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    logging.basicConfig(level=settings.log_level.upper(),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        if args.command == "serve":
+            return _serve(settings)
+        if args.command == "synth":
+            return _synth(settings, args)
+        return _batch(settings, args)
+    except (BackendUnavailable, OutOfMemory) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+
+
+if __name__ == "__main__":
+    sys.exit(main())
