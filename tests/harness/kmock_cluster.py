@@ -25,6 +25,7 @@ import base64
 import binascii
 import contextlib
 import copy
+import itertools
 import json
 import re
 import threading
@@ -114,6 +115,7 @@ class KmockCluster:
         self._thread = threading.Thread(target=self._loop.run_forever, name="kmock-cluster", daemon=True)
         self._thread.start()
         self._denials: list[tuple[str, str, str, str | None]] = []
+        self._injections = itertools.count(1)
         self.handler, self._server = self._run(self._start())
         self.url = str(self._server.url).rstrip("/")
 
@@ -247,8 +249,12 @@ class KmockCluster:
         self._in_loop(lambda: self._view(verb, resource, namespace).override << slow)
 
     def _view(self, verb: str, resource: str, namespace: str | None) -> Any:
+        """The requests an injection applies to, ranked above every earlier injection: in kmock,
+        `(view ** n).override` sorts by the override first, then by n (the later wins)."""
         view = self.handler[_VERB_ACTIONS[verb], _kind_for_resource(resource).resource]
-        return view[kmock.namespace(namespace)] if namespace else view
+        if namespace:
+            view = view[kmock.namespace(namespace)]
+        return view ** next(self._injections)
 
     # -- reactions (run in the server's loop) ------------------------------------------------
     def _serve_list(self, request: kmock.Request) -> Any:

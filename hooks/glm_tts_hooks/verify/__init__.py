@@ -1,0 +1,1 @@
+"""`glm-tts-hooks verify`: after install, prove the release serves real, plausible speech."""
