@@ -18,7 +18,7 @@ DEFAULT_MAX_SENTENCE_CHARS = 120
 
 _TAG = re.compile(r"<(/?)([A-Za-z][A-Za-z0-9_-]*)>")
 # A full stop ends a sentence only before whitespace or the end (not in 3.14 or e.g.x).
-_SENTENCE_END = re.compile(r"[。！？；!?;]+[\"'”’」』)）]*|\.+(?=\s|$)[\"'”’)]*|\n+")
+_SENTENCE_END = re.compile(r"(?:[。！？；!?;]+[\"'”’」』)）]*|\.+(?=\s|$)[\"'”’)]*)\n*|\n+")
 _SOFT_BREAK = re.compile(r"[，、,:：]")
 
 
