@@ -1,4 +1,4 @@
-"""Evaluate a rendered ValidatingAdmissionPolicy + Binding the way the API server does, with a real CEL library.
+"""Evaluate a rendered ValidatingAdmissionPolicy + Binding as the API server does, with real CEL libraries.
 
 Two independent CEL implementations from PyPI run the same expressions: `cel-python` (pure Python, `re`
 regexes) and `common-expression-language` (Rust `cel` crate, RE2-like `regex` crate). Agreement of both
@@ -130,17 +130,22 @@ class PolicyEvaluator:
     def review(self, request: dict[str, Any], namespace_labels: Mapping[str, str]) -> Verdict:
         spec = self.policy["spec"]
         constraints = spec["matchConstraints"]
-        if not rule_matches(constraints["resourceRules"], request["resource"], request["operation"]):
+        if not rule_matches(
+            constraints["resourceRules"], request["resource"], request["operation"]
+        ):
             return Verdict(True, None)
-        if not selector_matches(self.binding["spec"].get("matchResources", {}).get("namespaceSelector"),
-                                namespace_labels):
+        if not selector_matches(
+            self.binding["spec"].get("matchResources", {}).get("namespaceSelector"),
+            namespace_labels,
+        ):
             return Verdict(True, None)
         activation: dict[str, Any] = {
             "object": request.get("object"),
             "oldObject": request.get("oldObject"),
             "request": request,
             "namespaceObject": {
-                "apiVersion": "v1", "kind": "Namespace",
+                "apiVersion": "v1",
+                "kind": "Namespace",
                 "metadata": {"name": request["namespace"], "labels": dict(namespace_labels)},
             },
             "params": None,
@@ -150,8 +155,9 @@ class PolicyEvaluator:
                 return Verdict(True, None)
         variables: dict[str, Any] = {}
         for variable in spec.get("variables") or []:
-            variables[variable["name"]] = self.cel.evaluate(variable["expression"], {**activation,
-                                                                                      "variables": variables})
+            variables[variable["name"]] = self.cel.evaluate(
+                variable["expression"], {**activation, "variables": variables}
+            )
         activation["variables"] = variables
         actions = self.binding["spec"]["validationActions"]
         for validation in spec["validations"]:
@@ -159,5 +165,7 @@ class PolicyEvaluator:
             if result not in (True, False):
                 raise CelError(f"{validation['expression']!r} returned {result!r}, not a bool")
             if not result:
-                return Verdict("Deny" not in actions, _rule_of(validation["message"]), validation["message"])
+                return Verdict(
+                    "Deny" not in actions, _rule_of(validation["message"]), validation["message"]
+                )
         return Verdict(True, None)

@@ -17,14 +17,30 @@ NAMESPACE = "glm-tts-system"
 
 
 @functools.cache
-def _render(values_json: str, helm: int, profile: str | None, kube_version: str) -> tuple[dict[str, Any], ...]:
+def _render(
+    values_json: str, helm: int, profile: str | None, kube_version: str
+) -> tuple[dict[str, Any], ...]:
     values = json.loads(values_json) or None
     files = [CI_DIR / f"{profile}-values.yaml"] if profile else []
-    return tuple(render_chart(CHART, values, helm=helm, kube_version=kube_version, release=RELEASE,
-                              namespace=NAMESPACE, values_files=files))
+    return tuple(
+        render_chart(
+            CHART,
+            values,
+            helm=helm,
+            kube_version=kube_version,
+            release=RELEASE,
+            namespace=NAMESPACE,
+            values_files=files,
+        )
+    )
 
 
-def render(values: dict[str, Any] | None = None, *, helm: int = 4, profile: str | None = None,
-           kube_version: str = "1.37.0") -> list[dict[str, Any]]:
+def render(
+    values: dict[str, Any] | None = None,
+    *,
+    helm: int = 4,
+    profile: str | None = None,
+    kube_version: str = "1.37.0",
+) -> list[dict[str, Any]]:
     """Objects `helm template` prints for the chart (deep copies are the caller's business: do not mutate)."""
     return list(_render(json.dumps(values or {}, sort_keys=True), helm, profile, kube_version))
