@@ -28,9 +28,10 @@ def _free_port() -> int:
 
 
 class LocalRegistry:
-    def __init__(self, binary: str, workdir: Path) -> None:
+    def __init__(self, binary: str, workdir: Path, auth: dict | None = None) -> None:
         self.binary = binary
         self.workdir = workdir
+        self.auth = auth  # the registry's `auth:` config section, e.g. {"silly": {...}}
         self.port = 0
         self.process: subprocess.Popen[bytes] | None = None
 
@@ -47,19 +48,18 @@ class LocalRegistry:
         for _attempt in range(5):
             self.port = _free_port()
             config = self.workdir / "config.yml"
-            config.write_text(
-                yaml.safe_dump(
-                    {
-                        "version": 0.1,
-                        "log": {"level": "error", "accesslog": {"disabled": True}},
-                        "storage": {
-                            "filesystem": {"rootdirectory": str(self.workdir / "storage")},
-                            "delete": {"enabled": True},
-                        },
-                        "http": {"addr": self.host, "secret": "test-only-secret"},
-                    }
-                )
-            )
+            settings = {
+                "version": 0.1,
+                "log": {"level": "error", "accesslog": {"disabled": True}},
+                "storage": {
+                    "filesystem": {"rootdirectory": str(self.workdir / "storage")},
+                    "delete": {"enabled": True},
+                },
+                "http": {"addr": self.host, "secret": "test-only-secret"},
+            }
+            if self.auth:
+                settings["auth"] = self.auth
+            config.write_text(yaml.safe_dump(settings))
             log = (self.workdir / "registry.log").open("ab")
             self.process = subprocess.Popen([self.binary, "serve", str(config)], stdout=log, stderr=log)
             log.close()
@@ -74,7 +74,8 @@ class LocalRegistry:
             if self.process is None or self.process.poll() is not None:
                 return False
             try:
-                if httpx.get(f"{self.url}/v2/", timeout=1).status_code == 200:
+                # 401: up, and asking for credentials (a registry configured with auth)
+                if httpx.get(f"{self.url}/v2/", timeout=1).status_code in (200, 401):
                     return True
             except httpx.TransportError:
                 pass
@@ -92,14 +93,20 @@ class LocalRegistry:
         self.process = None
 
 
-@pytest.fixture
-def oci_registry(tmp_path: Path) -> Iterator[LocalRegistry]:
+def oci_registry_binary() -> str:
+    """Path of docker-registry, or skip the calling test saying how to install it."""
     binary = shutil.which(REGISTRY_BINARY) or shutil.which(REGISTRY_BINARY, path="/usr/bin")
     if binary is None:
         pytest.skip(
             "docker-registry is not installed: run `make sysdeps` as root "
             "(apt-get install docker-registry) to test signatures against a real registry"
         )
+    return binary
+
+
+@pytest.fixture
+def oci_registry(tmp_path: Path) -> Iterator[LocalRegistry]:
+    binary = oci_registry_binary()
     workdir = tmp_path / "registry"
     workdir.mkdir()
     registry = LocalRegistry(binary, workdir)
