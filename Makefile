@@ -17,7 +17,7 @@ NODE_STAMP := $(NODE_TOOLS)/.installed
 export PATH := $(CURDIR)/$(VENV)/bin:$(CURDIR)/$(TOOLS)/bin:$(CURDIR)/$(NODE_TOOLS)/node_modules/.bin:$(PATH)
 PYTEST_WORKERS ?= 2
 
-.PHONY: help venv tools demo test lint pytest bench docs clean
+.PHONY: help venv tools sysdeps demo test lint pytest bench docs clean
 
 help:
 	@grep -E '^#   make' Makefile | sed 's/^#   //'
@@ -35,8 +35,16 @@ $(NODE_STAMP): tools/package.json tools/package-lock.json
 	npm ci --prefix $(NODE_TOOLS) --no-audit --no-fund --loglevel=error
 	touch $@
 
-tools: $(VENV_STAMP) $(NODE_STAMP)
+tools: $(VENV_STAMP) $(NODE_STAMP) sysdeps
 	$(PY) scripts/fetch_tools.py
+
+# System packages the tests drive for real: docker-registry (an OCI registry) for the image-policy
+# webhook's signature tests. Installed only when missing and we are root on Debian/Ubuntu;
+# elsewhere those tests skip and say how to install it.
+sysdeps:
+	@if ! command -v docker-registry >/dev/null && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends docker-registry; \
+	fi
 
 demo: $(VENV_STAMP)
 	$(PY) scripts/demo.py --out demo-out
