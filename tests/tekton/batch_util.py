@@ -45,7 +45,8 @@ def sine_wav(seconds: float = 0.5, rate: int = 16000) -> bytes:
     return buf.getvalue()
 
 
-def write_batch(workspace: Path, count: int, *, with_prompt: bool = False, name: str = "batch.jsonl") -> list[str]:
+def write_batch(workspace: Path, count: int, *, with_prompt: bool = False,
+                name: str = "batch.jsonl") -> list[str]:
     """An upstream-format batch file; returns the uttids in order."""
     lines, uttids = [], []
     if with_prompt:
@@ -87,7 +88,8 @@ def synthesize(workspace: Path, tmp: Path, shard: str, url: str, *, concurrency:
 def gather(workspace: Path, tmp: Path, shards: list[str], *, input_name: str = "batch.jsonl",
            output_dir: str = "batch-out", fail_on_error: str = "false") -> StepRun:
     (step,) = task("glm-tts-batch-gather")["spec"]["steps"]
-    return run_step(step, params={"INPUT": input_name, "OUTPUT_DIR": output_dir, "FAIL_ON_ERROR": fail_on_error},
+    params = {"INPUT": input_name, "OUTPUT_DIR": output_dir, "FAIL_ON_ERROR": fail_on_error}
+    return run_step(step, params=params,
                     array_params={"SHARDS": shards}, workspaces={"data": workspace},
                     results_dir=tmp / "gather-results")
 
@@ -98,7 +100,8 @@ def run_batch(workspace: Path, tmp: Path, url: str, *, shards: int, concurrency:
     assert planned.returncode == 0, planned.stderr
     shard_paths = planned.results["SHARDS"]
     with ThreadPoolExecutor(max_workers=len(shard_paths)) as pool:
-        runs = list(pool.map(lambda s: synthesize(workspace, tmp, s, url, concurrency=concurrency), shard_paths))
+        runs = list(pool.map(lambda s: synthesize(workspace, tmp, s, url, concurrency=concurrency),
+                             shard_paths))
     for run in runs:
         assert run.returncode == 0, run.stderr
     gathered = gather(workspace, tmp, shard_paths)

@@ -202,7 +202,7 @@ def test_synthesize_honours_retry_after_and_records_errors_without_failing(tmp_p
 
 
 def test_synthesize_sends_prompt_audio_from_the_workspace(tmp_path, stub):
-    handler, url = stub
+    _handler, url = stub
     ws = tmp_path / "ws"
     ws.mkdir()
     write_batch(ws, 2, with_prompt=True)

@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-
 from harness.paths import REPO, TEKTON_CATALOG
 
 TEKTON_KINDS = {"Task", "TaskRun", "Pipeline", "PipelineRun", "StepAction"}
@@ -157,10 +156,7 @@ def run_step(
     shebang = interpreter(script)
     tmp_script = results_dir.parent / f"step-{step['name']}.script"
     tmp_script.write_text(script)
-    if "python" in shebang:
-        argv = [sys.executable, str(tmp_script)]
-    else:
-        argv = ["/bin/sh", str(tmp_script)]
+    argv = [sys.executable, str(tmp_script)] if "python" in shebang else ["/bin/sh", str(tmp_script)]
     proc = subprocess.run(
         [*argv, *args], env=env, capture_output=True, text=True, timeout=timeout, cwd=results_dir.parent
     )

@@ -1,0 +1,267 @@
+"""Catalog rules: every YAML is valid for its engine, and the TEP-0003 conventions hold.
+
+Tekton objects are checked against the v1.15.0 CRD schemas, RBAC and ServiceAccounts against the
+strict Kubernetes schemas, Triggers objects (no schema available here) structurally.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+from harness.kube_schema import validate_all
+from harness.paths import TEKTON_CATALOG
+from harness.tekton_schema import validate_tekton
+from tkn_catalog import (
+    TEKTON_KINDS,
+    VAR,
+    all_documents,
+    all_steps,
+    catalog_resources,
+    documents,
+    repo_relative,
+    steps_with_scripts,
+    yaml_files,
+)
+
+TASKS = catalog_resources("task")
+PIPELINES = catalog_resources("pipeline")
+RESOURCES = [("task", *t) for t in TASKS] + [("pipeline", *p) for p in PIPELINES]
+REQUIRED_ANNOTATIONS = (
+    "tekton.dev/pipelines.minVersion",
+    "tekton.dev/categories",
+    "tekton.dev/tags",
+    "tekton.dev/displayName",
+    "tekton.dev/platforms",
+)
+EXPECTED_TASKS = {
+    "glm-tts-build-image", "glm-tts-gpu-preflight", "glm-tts-helm-deploy", "glm-tts-verify",
+    "glm-tts-batch-plan", "glm-tts-batch-synthesize", "glm-tts-batch-gather",
+}
+EXPECTED_PIPELINES = {"glm-tts-cicd", "glm-tts-batch"}
+TRIGGERS_KINDS = {"EventListener", "TriggerBinding", "TriggerTemplate"}
+KUBE_KINDS = {"ServiceAccount", "Role", "RoleBinding", "ClusterRole", "ClusterRoleBinding"}
+
+
+def ids(items):
+    return [repo_relative(i) if isinstance(i, Path) else str(i) for i in items]
+
+
+def test_catalog_holds_every_task_and_pipeline():
+    assert {name for name, _, _ in TASKS} == EXPECTED_TASKS
+    assert {name for name, _, _ in PIPELINES} == EXPECTED_PIPELINES
+
+
+@pytest.mark.parametrize("path", yaml_files(), ids=ids(yaml_files()))
+def test_every_yaml_validates_against_its_engine(path):
+    docs = documents(path)
+    assert docs, f"{path} holds no documents"
+    for doc in docs:
+        kind = doc.get("kind")
+        if kind in TEKTON_KINDS:
+            validate_tekton(doc)
+        elif kind in KUBE_KINDS or (doc.get("apiVersion") == "v1" and kind in {"PersistentVolumeClaim"}):
+            validate_all([doc])
+        elif kind in TRIGGERS_KINDS:
+            assert doc["apiVersion"] == "triggers.tekton.dev/v1beta1"
+            assert doc["metadata"]["name"] and isinstance(doc["spec"], dict)
+        else:
+            pytest.fail(f"{path}: unexpected kind {kind!r} (no engine to validate it)")
+
+
+@pytest.mark.parametrize(("kind_dir", "name", "version", "main"), RESOURCES,
+                         ids=[f"{k}/{n}/{v}" for k, n, v, _ in RESOURCES])
+def test_tep0003_layout_and_metadata(kind_dir, name, version, main):
+    directory = main.parent
+    assert main.is_file(), f"{kind_dir}/{name}/{version} needs {main.name}"
+    (doc,) = documents(main)
+    assert doc["kind"] == {"task": "Task", "pipeline": "Pipeline"}[kind_dir]
+    meta = doc["metadata"]
+    assert meta["name"] == name, "metadata.name must match the directory"
+    assert meta["labels"]["app.kubernetes.io/version"] == version, "version label must match the directory"
+    for key in REQUIRED_ANNOTATIONS:
+        assert str(meta.get("annotations", {}).get(key, "")).strip(), f"{name}: annotation {key} missing"
+    assert re.fullmatch(r"\d+\.\d+\.\d+", meta["annotations"]["tekton.dev/pipelines.minVersion"])
+    assert len(doc["spec"].get("description", "").strip()) > 40, f"{name}: spec.description missing"
+    for param in doc["spec"].get("params", []):
+        assert param.get("description"), f"{name}: param {param['name']} has no description"
+    for result in doc["spec"].get("results", []):
+        assert result.get("description"), f"{name}: result {result['name']} has no description"
+    for ws in doc["spec"].get("workspaces", []):
+        assert ws.get("description"), f"{name}: workspace {ws['name']} has no description"
+    readme = (directory / "README.md").read_text()
+    for heading in ("## Parameters", "## Results", "## Workspaces", "## Install", "## Usage"):
+        if heading == "## Results" and not doc["spec"].get("results"):
+            continue
+        assert heading in readme, f"{name}/README.md lacks {heading!r}"
+    for item in doc["spec"].get("params", []) + doc["spec"].get("results", []):
+        assert f"`{item['name']}`" in readme, f"{name}/README.md does not document {item['name']}"
+    for word in ("kubectl apply", "tkn hub install", "resolver: git", "resolver: bundles"):
+        assert word in readme, f"{name}/README.md does not show installing with {word!r}"
+    samples = list((directory / "samples").glob("*.yaml"))
+    assert samples, f"{name} needs samples/*.yaml"
+    runs = [d for s in samples for d in documents(s)]
+    assert any(d["kind"] in ("TaskRun", "PipelineRun") for d in runs)
+    assert (directory / "tests" / "run.yaml").is_file(), f"{name} needs tests/run.yaml"
+
+
+def test_every_task_and_pipeline_is_exercised_by_a_sample_and_a_test():
+    def refs(paths):
+        names = set()
+        for path in paths:
+            for doc in documents(path):
+                text = yaml.safe_dump(doc)
+                names.update(re.findall(r"name: (glm-tts-[a-z-]+)", text))
+        return names
+
+    samples = refs(TEKTON_CATALOG.glob("*/*/*/samples/*.yaml"))
+    tests = refs(TEKTON_CATALOG.glob("*/*/*/tests/run.yaml"))
+    for name in EXPECTED_TASKS | EXPECTED_PIPELINES:
+        assert name in samples, f"no sample runs {name}"
+        assert name in tests, f"no tests/run.yaml runs {name}"
+
+
+STEPS = list(all_steps())
+
+
+@pytest.mark.parametrize(("path", "owner", "step"), STEPS,
+                         ids=[f"{repo_relative(p)}:{o}:{s.get('name')}" for p, o, s in STEPS])
+def test_every_step_is_named_pinned_and_env_driven(path, owner, step):
+    assert re.fullmatch(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?", step.get("name", "")), f"{owner}: unnamed step"
+    image = step["image"]
+    if image.startswith("$(params."):
+        pname = image[len("$(params."):-1]
+        docs = [d for p, d in all_documents() if p == path and d["kind"] in ("Task", "Pipeline")]
+        params = _params_for(docs[0], owner) if docs else []
+        default = next((p.get("default") for p in params if p["name"] == pname), None)
+        assert default, f"{owner}: image param {pname} needs a pinned default"
+        image = default
+    assert_pinned(image, owner)
+    if "script" in step:
+        script = step["script"]
+        assert script.startswith("#!"), f"{owner}/{step['name']}: script needs a shebang"
+        hits = VAR.findall(script)
+        assert not hits, f"{owner}/{step['name']}: Tekton variables inside the script: {hits}; use env"
+
+
+def _params_for(doc, owner):
+    if doc["kind"] == "Task":
+        return doc["spec"].get("params", [])
+    for section in ("tasks", "finally"):
+        for pt in doc["spec"].get(section, []):
+            if owner.endswith(f"{section}/{pt['name']}"):
+                return pt["taskSpec"].get("params", [])
+    return []
+
+
+def assert_pinned(image: str, where: str) -> None:
+    assert "$(" not in image or "@sha256:" not in image, where
+    if "$(" in image:
+        return  # a run-time reference such as the digest a build produced
+    name, _, digest = image.partition("@")
+    last = name.rsplit("/", 1)[-1]
+    assert ":" in last, f"{where}: image {image} has no tag"
+    assert not last.endswith(":latest"), f"{where}: image {image} uses :latest"
+    if digest:
+        assert re.fullmatch(r"sha256:[0-9a-f]{64}", digest), f"{where}: bad digest in {image}"
+
+
+def test_external_tool_images_are_pinned_by_digest():
+    """Images we do not build (Kaniko, helm, busybox) must be digests, not just tags."""
+    for path, owner, step in STEPS:
+        image = step["image"]
+        if image.startswith("$(params.HELM_IMAGE"):
+            image = next(p["default"] for d in documents(path) for p in d["spec"]["params"]
+                         if p["name"] == "HELM_IMAGE")
+        if "glm-tts-hooks" in image or image.startswith("$("):
+            continue
+        assert re.search(r"@sha256:[0-9a-f]{64}$", image), \
+            f"{owner}/{step['name']}: {image} not pinned by digest"
+
+
+def test_kaniko_is_the_maintained_fork():
+    (step,) = [s for p, o, s in STEPS if "glm-tts-build-image" in o and s["name"] == "build-and-push"]
+    assert step["image"].startswith("ghcr.io/osscontainertools/kaniko:")
+    assert "gcr.io/kaniko-project" not in step["image"]
+
+
+def test_steps_run_as_non_root_except_kaniko():
+    for _path, owner, step in STEPS:
+        sc = step.get("securityContext", {})
+        if step["image"].startswith("ghcr.io/osscontainertools/kaniko"):
+            assert sc.get("runAsUser") == 0 and sc.get("allowPrivilegeEscalation") is False
+            assert not sc.get("privileged")
+            continue
+        user = sc.get("runAsUser")
+        assert sc.get("runAsNonRoot") is True and isinstance(user, int) and user > 0, \
+            f"{owner}/{step['name']} must run as a numeric non-root user"
+        assert sc.get("allowPrivilegeEscalation") is False
+
+
+def test_gpu_limit_on_at_most_one_step_and_none_in_preflight():
+    """No catalog step needs a GPU (preflight reads the API; the service pod has the GPU)."""
+    gpu_steps = [
+        (owner, step["name"]) for _, owner, step in STEPS
+        if any("gpu" in k for k in (step.get("computeResources", {}).get("limits") or {}))
+    ]
+    assert len(gpu_steps) <= 1, gpu_steps
+    assert not [g for g in gpu_steps if "preflight" in g[0]]
+
+
+def test_build_results_are_chains_type_hints():
+    (doc,) = documents(TEKTON_CATALOG / "task/glm-tts-build-image/0.1/glm-tts-build-image.yaml")
+    results = {r["name"]: r for r in doc["spec"]["results"]}
+    assert set(results) >= {"IMAGE_URL", "IMAGE_DIGEST"}
+    params = {p["name"]: p for p in doc["spec"]["params"]}
+    assert params["BUILD_ARGS"]["type"] == "array" and params["EXTRA_ARGS"]["type"] == "array"
+    assert {"IMAGE", "CONTEXT", "CONTAINERFILE", "CACHE", "CACHE_REPO", "COMMIT_SHA"} <= set(params)
+    (ws,) = [w for w in doc["spec"]["workspaces"] if w["name"] == "dockerconfig"]
+    assert ws["optional"] is True
+
+
+def test_cicd_pipeline_wires_digests_and_reports_status():
+    (doc,) = documents(TEKTON_CATALOG / "pipeline/glm-tts-cicd/0.1/glm-tts-cicd.yaml")
+    tasks = {t["name"]: t for t in doc["spec"]["tasks"]}
+    clone = tasks["fetch-source"]["taskRef"]
+    assert clone["resolver"] == "git"
+    rparams = {p["name"]: p["value"] for p in clone["params"]}
+    assert rparams["url"] == "https://github.com/tektoncd-catalog/git-clone.git"
+    assert re.fullmatch(r"v\d+\.\d+\.\d+|[0-9a-f]{40}", rparams["revision"]), "git-clone must be pinned"
+    # the two builds run in parallel: neither waits for the other
+    for name in ("build-service", "build-hooks"):
+        assert "runAfter" not in tasks[name]
+    deploy = {p["name"]: p["value"] for p in tasks["deploy"]["params"]}
+    assert deploy["IMAGE_DIGEST"] == "$(tasks.build-service.results.IMAGE_DIGEST)"
+    assert deploy["HOOKS_IMAGE_DIGEST"] == "$(tasks.build-hooks.results.IMAGE_DIGEST)"
+    assert tasks["deploy"]["runAfter"] == ["preflight"] and tasks["verify"]["runAfter"] == ["deploy"]
+    final = {t["name"]: t for t in doc["spec"]["finally"]}
+    statuses = {p["value"] for p in final["report-status"]["params"]}
+    assert "$(tasks.status)" in statuses
+    for name in tasks:
+        assert f"$(tasks.{name}.status)" in statuses, f"finally does not report {name}"
+
+
+def test_batch_pipeline_fans_out_with_a_matrix_over_the_plan():
+    (doc,) = documents(TEKTON_CATALOG / "pipeline/glm-tts-batch/0.1/glm-tts-batch.yaml")
+    tasks = {t["name"]: t for t in doc["spec"]["tasks"]}
+    (mparam,) = tasks["synthesize"]["matrix"]["params"]
+    assert mparam == {"name": "SHARD", "value": "$(tasks.plan.results.SHARDS[*])"}
+    (plan_doc,) = documents(TEKTON_CATALOG / "task/glm-tts-batch-plan/0.1/glm-tts-batch-plan.yaml")
+    assert {r["name"]: r.get("type") for r in plan_doc["spec"]["results"]}["SHARDS"] == "array"
+    assert tasks["gather"]["runAfter"] == ["synthesize"]
+    readme = (TEKTON_CATALOG / "pipeline/glm-tts-batch/0.1/README.md").read_text()
+    assert "default-maximum-matrix-combinations-count" in readme
+
+
+def test_top_level_readme_lists_everything():
+    readme = (TEKTON_CATALOG / "README.md").read_text()
+    for name in EXPECTED_TASKS | EXPECTED_PIPELINES:
+        assert f"{name}" in readme, f"tekton-catalog/README.md does not list {name}"
+    assert "triggers/glm-tts-cicd" in readme
+
+
+def test_scripts_are_found():
+    """Guard for the script tests below: they must see every scripted step."""
+    assert len(list(steps_with_scripts())) >= 10
