@@ -7,9 +7,13 @@ verdict (allowed, first rule) with the webhook's own decision function on the sa
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 from glm_tts_hooks.webhook.policy import RULES, evaluate_images, parse_policy
 from harness.helm import find
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from webhook.cases import CASES, CONTAINER_KINDS, POLICIES, admission_review
 
 from .admission import ENGINES, PolicyEvaluator, Verdict
@@ -149,6 +153,27 @@ EDGE_IMAGES = [
 ]
 
 
+# Docker Hub as a bare host, no denied tags and untagged allowed: the template leaves those rules out.
+HUB_POLICY = {
+    "mode": "enforce",
+    "allowedRegistries": ["index.docker.io", "localhost:5000"],
+    "requireDigest": True,
+    "deniedTags": [],
+    "denyUntagged": False,
+    "exemptNamespaces": [],
+}
+
+
+@pytest.fixture(scope="module")
+def hub_evaluator():
+    objects = render({"engine": "validatingAdmissionPolicy", "policy": HUB_POLICY})
+    (vap,) = find(objects, "ValidatingAdmissionPolicy")
+    (binding,) = find(objects, "ValidatingAdmissionPolicyBinding")
+    messages = " ".join(v["message"] for v in vap["spec"]["validations"])
+    assert "[rule denied-tag]" not in messages and "[rule untagged]" not in messages
+    return PolicyEvaluator(vap, binding, "rust-cel")
+
+
 @pytest.fixture(scope="module")
 def edge_evaluators():
     objects = render({"engine": "validatingAdmissionPolicy", "policy": EDGE_POLICY})
@@ -174,3 +199,125 @@ def test_cel_matches_webhook_on_edge_references(engine, container_kind, edge_eva
         if (got.allowed, got.rule) != expected:
             mismatches.append(f"{image!r}: webhook {expected}, CEL {(got.allowed, got.rule)}")
     assert not mismatches, "\n".join(mismatches)
+
+
+# Generated references, built from parts that sit on every boundary of the grammar and the policy.
+HOSTS = [
+    "",
+    "localhost/",
+    "localhost:5000/",
+    "LOCALHOST:5000/",
+    "Registry.Example.com/",
+    "registry.example.com/",
+    "registry.example.com:443/",
+    "registry.example.com.evil.io/",
+    "a_b.c/",
+    "foo.bar/",
+    "[::1]:5000/",
+    "index.docker.io/",
+    "docker.io/",
+    "quay.io/",
+    "Quay.IO/",
+    "UPPER/",
+    "x/",
+    "-x.io/",
+]
+COMPONENTS = [
+    "glm-tts",
+    "server",
+    "library",
+    "nginx",
+    "someuser",
+    "team",
+    "teamx",
+    "glm-tts-evil",
+    "org",
+    "app",
+    "a__b",
+    "a_b",
+    "a--b",
+    "a..b",
+    "A",
+    "x.y",
+    "X.y",
+    "",
+]
+TAGS = [None, "latest", "dev", "1.0", "1x0", "v1.2.3", "bad tag", "", "-x", "_ok", "1.2.0"]
+DIGESTS = [
+    None,
+    "sha256:" + "0" * 64,
+    "sha256:" + "A" * 64,
+    "sha256:abc",
+    "sha512:" + "ab" * 64,
+    "sha256:" + "g" * 64,
+    "md5:" + "x" * 32,
+]
+
+
+@st.composite
+def references(draw):
+    image = draw(st.sampled_from(HOSTS))
+    image += "/".join(draw(st.lists(st.sampled_from(COMPONENTS), min_size=1, max_size=3)))
+    tag, digest = draw(st.sampled_from(TAGS)), draw(st.sampled_from(DIGESTS))
+    return (
+        image
+        + (f":{tag}" if tag is not None else "")
+        + (f"@{digest}" if digest is not None else "")
+    )
+
+
+@pytest.mark.parametrize("policy_name", ["enforce", "tags", "edge"])
+def test_cel_matches_webhook_on_generated_references(policy_name, evaluators, edge_evaluators):
+    values = EDGE_POLICY if policy_name == "edge" else POLICIES[policy_name]
+    evaluator = (
+        edge_evaluators["rust-cel"]
+        if policy_name == "edge"
+        else evaluators[policy_name, "rust-cel"]
+    )
+    policy = parse_policy(values)
+
+    @settings(max_examples=400, deadline=None, derandomize=True, database=None)
+    @given(image=references())
+    def agree(image):
+        case = {"kind": "Pod", "namespace": "apps", "images": {"containers": [image]}}
+        rules = sorted(
+            (v.rule for v in evaluate_images("apps", [image], policy)[image]), key=RULES.index
+        )
+        got = evaluator.review(admission_review(case)["request"], namespace_labels("apps"))
+        assert (got.allowed, got.rule) == (not rules, rules[0] if rules else None), image
+
+    agree()
+
+
+def grid_references():
+    """Every host with every first component (tag and digest rotating), deterministic."""
+    images = []
+    for i, (host, component) in enumerate(itertools.product(HOSTS, COMPONENTS)):
+        tag, digest = TAGS[i % len(TAGS)], DIGESTS[(i // len(TAGS)) % len(DIGESTS)]
+        for path in (component, f"{component}/server"):
+            image = host + path + (f":{tag}" if tag is not None else "")
+            images.append(image + (f"@{digest}" if digest is not None else ""))
+    return images
+
+
+@pytest.mark.parametrize("policy_name", ["enforce", "edge", "hub"])
+def test_cel_matches_webhook_on_reference_grid(
+    policy_name, evaluators, edge_evaluators, hub_evaluator
+):
+    if policy_name == "hub":
+        values, evaluator = HUB_POLICY, hub_evaluator
+    elif policy_name == "edge":
+        values, evaluator = EDGE_POLICY, edge_evaluators["rust-cel"]
+    else:
+        values, evaluator = POLICIES[policy_name], evaluators[policy_name, "rust-cel"]
+    policy = parse_policy(values)
+    mismatches = []
+    for image in grid_references():
+        case = {"kind": "Pod", "namespace": "apps", "images": {"containers": [image]}}
+        rules = sorted(
+            (v.rule for v in evaluate_images("apps", [image], policy)[image]), key=RULES.index
+        )
+        got = evaluator.review(admission_review(case)["request"], namespace_labels("apps"))
+        if (got.allowed, got.rule) != (not rules, rules[0] if rules else None):
+            mismatches.append(f"{image!r}: webhook {rules[:1]}, CEL {got.rule}")
+    assert not mismatches, "\n".join(mismatches[:20])

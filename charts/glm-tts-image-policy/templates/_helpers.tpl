@@ -196,6 +196,9 @@ Docker Hub is spelt docker.io or index.docker.io, and `docker.io/x` means `docke
 {{- else if and $docker (hasPrefix "library/" $path) (not (contains "/" (trimPrefix "library/" $path))) -}}
 {{- $short := include "glm-tts-image-policy.re2Quote" (trimPrefix "library/" $path) -}}
 {{- printf "%s(?:%s(?:[/:@]|$)|%s(?:[:@]|$))" $hostRe $pathRe $short -}}
+{{- else if and $docker (not (contains "/" $path)) -}}
+{{- /* docker.io/user alone is docker.io/library/user: only docker.io/user/... lies under docker.io/user/. */ -}}
+{{- printf "%s%s/" $hostRe $pathRe -}}
 {{- else -}}
 {{- printf "%s%s(?:[/:@]|$)" $hostRe $pathRe -}}
 {{- end -}}
