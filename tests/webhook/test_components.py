@@ -10,7 +10,7 @@ import time
 import pytest
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
-from glm_tts_hooks.webhook.cache import VerdictCache
+from glm_tts_hooks.webhook.cache import COALESCED, HIT, MISS, VerdictCache
 from glm_tts_hooks.webhook.policy import PublicKey
 from glm_tts_hooks.webhook.registry import Credentials
 from glm_tts_hooks.webhook.signatures import SignatureInvalid, dsse_pae, verify_bundle, verify_simple_signing
@@ -37,16 +37,16 @@ def test_cache_expires_after_ttl():
         calls.append(1)
         return "verified"
 
-    assert cache.get_or_compute("k", compute, lambda v: 30) == ("verified", False)
-    assert cache.get_or_compute("k", compute, lambda v: 30) == ("verified", True)
+    assert cache.get_or_compute("k", compute, lambda v: 30) == ("verified", MISS)
+    assert cache.get_or_compute("k", compute, lambda v: 30) == ("verified", HIT)
     clock.now += 31
-    assert cache.get_or_compute("k", compute, lambda v: 30) == ("verified", False)
+    assert cache.get_or_compute("k", compute, lambda v: 30) == ("verified", MISS)
     assert len(calls) == 2
 
 
 def test_cache_ttl_zero_and_errors_are_not_kept():
     cache: VerdictCache[str] = VerdictCache()
-    assert cache.get_or_compute("k", lambda: "v", lambda v: 0) == ("v", False)
+    assert cache.get_or_compute("k", lambda: "v", lambda v: 0) == ("v", MISS)
     assert len(cache) == 0
 
     def boom():
@@ -54,7 +54,7 @@ def test_cache_ttl_zero_and_errors_are_not_kept():
 
     with pytest.raises(TimeoutError):
         cache.get_or_compute("k", boom, lambda v: 60)
-    assert cache.get_or_compute("k", lambda: "v", lambda v: 60) == ("v", False)
+    assert cache.get_or_compute("k", lambda: "v", lambda v: 60) == ("v", MISS)
 
 
 def test_cache_is_bounded_lru():
@@ -62,8 +62,8 @@ def test_cache_is_bounded_lru():
     for key in ("a", "b", "a", "c"):
         cache.get_or_compute(key, lambda: 1, lambda v: 60)
     assert len(cache) == 2
-    assert cache.get_or_compute("a", lambda: 2, lambda v: 60) == (1, True)  # recently used: kept
-    assert cache.get_or_compute("b", lambda: 2, lambda v: 60) == (2, False)  # least recent: evicted
+    assert cache.get_or_compute("a", lambda: 2, lambda v: 60) == (1, HIT)  # recently used: kept
+    assert cache.get_or_compute("b", lambda: 2, lambda v: 60) == (2, MISS)  # least recent: evicted
 
 
 def test_cache_coalesces_concurrent_lookups():
@@ -86,7 +86,7 @@ def test_cache_coalesces_concurrent_lookups():
     release.set()
     owner.join(5)
     waiter.join(5)
-    assert len(calls) == 1 and sorted(results) == [("verified", False), ("verified", False)]
+    assert len(calls) == 1 and sorted(results) == [("verified", COALESCED), ("verified", MISS)]
 
 
 def test_credentials_from_dockerconfigjson(tmp_path):

@@ -18,6 +18,8 @@ from typing import Generic, TypeVar
 V = TypeVar("V")
 
 NEGATIVE_TTL_CAP_SECONDS = 10.0
+# Where a value came from: the cache, this caller's computation, or a concurrent caller's.
+HIT, MISS, COALESCED = "hit", "miss", "coalesced"
 DEFAULT_MAX_ENTRIES = 10_000
 
 
@@ -33,17 +35,27 @@ class VerdictCache(Generic[V]):
         with self._lock:
             return len(self._entries)
 
+    def get(self, key: Hashable) -> V | None:
+        """The fresh cached value for `key`, or None (lets callers skip a thread hand-off on hits)."""
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is None or entry[0] <= self._clock():
+                return None
+            self._entries.move_to_end(key)
+            return entry[1]
+
     def get_or_compute(
         self, key: Hashable, compute: Callable[[], V], ttl: Callable[[V], float]
-    ) -> tuple[V, bool]:
-        """(value, from_cache). `ttl(value)` says how long to keep it (0: not at all). When another
-        thread is already computing `key`, wait for its result instead of asking the registry again."""
+    ) -> tuple[V, str]:
+        """(value, HIT | MISS | COALESCED). `ttl(value)` says how long to keep it (0: not at all).
+        When another thread is already computing `key`, wait for its result instead of asking the
+        registry again."""
         with self._lock:
             entry = self._entries.get(key)
             if entry is not None:
                 if entry[0] > self._clock():
                     self._entries.move_to_end(key)
-                    return entry[1], True
+                    return entry[1], HIT
                 del self._entries[key]
             future = self._in_flight.get(key)
             owner = future is None
@@ -51,7 +63,7 @@ class VerdictCache(Generic[V]):
                 future = self._in_flight[key] = Future()
         assert future is not None
         if not owner:
-            return future.result(), False
+            return future.result(), COALESCED
         try:
             value = compute()
         except BaseException as exc:
@@ -66,7 +78,7 @@ class VerdictCache(Generic[V]):
                     self._entries.move_to_end(key)
                     while len(self._entries) > self._max_entries:
                         self._entries.popitem(last=False)
-            return value, False
+            return value, MISS
         finally:
             with self._lock:
                 self._in_flight.pop(key, None)

@@ -6,7 +6,7 @@ import logging
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from glm_tts_hooks.webhook.cache import NEGATIVE_TTL_CAP_SECONDS, VerdictCache
+from glm_tts_hooks.webhook.cache import HIT, MISS, NEGATIVE_TTL_CAP_SECONDS, VerdictCache
 from glm_tts_hooks.webhook.metrics import WebhookMetrics
 from glm_tts_hooks.webhook.policy import (
     RULE_SIGNATURE,
@@ -147,19 +147,33 @@ class Decider:
         def check(item):
             image, ref = item
             try:
-                verdict, cached = self.cache.get_or_compute(
+                verdict, source = self.cache.get_or_compute(
                     (ref.name, ref.digest, key_ids), lambda: verify(ref), keep
                 )
             except RegistryUnavailable as exc:
                 self.metrics.registry_errors.labels(ref.registry).inc()
                 self.metrics.signature_checks.labels("error").inc()
                 return image, ref, None, str(exc)
-            self.metrics.cache.labels("hit" if cached else "miss").inc()
-            if not cached:
+            self.metrics.cache.labels(source).inc()
+            if source == MISS:  # this thread asked the registry
                 self.metrics.signature_checks.labels("verified" if verdict.verified else "unverified").inc()
             return image, ref, verdict, None
 
-        for image, ref, verdict, error in self._executor.map(check, pending):
+        # Cached verdicts are answered in this thread; only misses go to the registry, in parallel.
+        results, misses = [], []
+        for image, ref in pending:
+            verdict = self.cache.get((ref.name, ref.digest, key_ids))
+            if verdict is None:
+                misses.append((image, ref))
+            else:
+                self.metrics.cache.labels(HIT).inc()
+                results.append((image, ref, verdict, None))
+        if len(misses) == 1:
+            results.append(check(misses[0]))
+        elif misses:
+            results.extend(self._executor.map(check, misses))
+
+        for image, ref, verdict, error in results:
             if error is not None:
                 if policy.signatures.fail_open:
                     notes.append(f"signature of {image!r} not checked (failOpen): {error}")

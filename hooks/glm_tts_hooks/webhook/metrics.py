@@ -36,7 +36,7 @@ class WebhookMetrics:
         )
         self.cache = Counter(
             f"{PREFIX}_signature_cache",
-            "Signature verdict look-ups by result (hit, miss).",
+            "Signature verdict look-ups by result (hit, miss, coalesced: shared a concurrent miss).",
             ["result"],
             registry=self.registry,
         )

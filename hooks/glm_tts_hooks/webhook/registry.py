@@ -13,6 +13,7 @@ import json
 import re
 import threading
 import time
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,6 +30,7 @@ MANIFEST_MEDIA_TYPES = (
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
 MAX_MANIFEST_BYTES = 4 * 1024 * 1024  # the limit registries themselves apply to manifests
 MAX_BLOB_BYTES = 4 * 1024 * 1024  # signature payloads and bundles are a few KiB
+BLOB_CACHE_BYTES = 16 * 1024 * 1024
 DOCKER_HUB_API = "registry-1.docker.io"
 DOCKER_HUB_AUTH_KEYS = ("https://index.docker.io/v1/", "index.docker.io", "docker.io", DOCKER_HUB_API)
 DEFAULT_TOKEN_SECONDS = 60
@@ -156,6 +158,8 @@ class RegistryClient:
             headers={"User-Agent": "glm-tts-hooks-webhook"},
         )
         self._tokens: dict[tuple[str, str], tuple[str, float]] = {}
+        self._blobs: OrderedDict[tuple[str, str], bytes] = OrderedDict()
+        self._blob_bytes = 0
         self._lock = threading.Lock()
 
     def close(self) -> None:
@@ -180,10 +184,22 @@ class RegistryClient:
         return Manifest(body=response_body, media_type=media_type, digest=digest)
 
     def blob(self, registry: str, repository: str, digest: str, deadline: Deadline) -> bytes:
+        """GET a blob, verified against its digest. Blobs are immutable, so verified ones are kept
+        in a small LRU: repeated reviews fetch only the (mutable) signature manifests."""
+        with self._lock:
+            cached = self._blobs.get((registry, digest))
+            if cached is not None:
+                self._blobs.move_to_end((registry, digest))
+                return cached
         body, _ = self._get(registry, repository, f"blobs/{digest}", deadline, MAX_BLOB_BYTES)
         actual = "sha256:" + hashlib.sha256(body).hexdigest()
         if actual != digest:
             raise RegistryError(f"{registry}/{repository}: blob {digest} has content digest {actual}")
+        with self._lock:
+            self._blobs[(registry, digest)] = body
+            self._blob_bytes += len(body)
+            while self._blob_bytes > BLOB_CACHE_BYTES and self._blobs:
+                self._blob_bytes -= len(self._blobs.popitem(last=False)[1])
         return body
 
     def referrers(
