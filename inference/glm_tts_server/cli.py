@@ -32,7 +32,8 @@ def _parser() -> argparse.ArgumentParser:
     synth = sub.add_parser("synth", help="synthesise TEXT into an audio file")
     synth.add_argument("text", metavar="TEXT", help="text; <zh>…</zh>/<en>…</en> tags mark languages")
     synth.add_argument("-o", "--output", required=True, type=Path, help="output file (.wav, .flac, .pcm)")
-    synth.add_argument("--voice", help="registered voice name (in <data_dir>/voices)")
+    synth.add_argument("--voice", help="registered voice name (in <data_dir>/voices; default: "
+                       "settings default_voice)")
     synth.add_argument("--format", choices=SUPPORTED_FORMATS,
                        help="default: from the output suffix, else wav")
     synth.add_argument("--phoneme", action="store_true", help="phoneme mode (G2P overrides applied)")
@@ -58,7 +59,7 @@ def _serve(settings: Settings) -> int:
 
 
 def _synth(settings: Settings, args: argparse.Namespace) -> int:
-    from glm_tts_server.synthesis import InvalidText, build_synthesizer
+    from glm_tts_server.synthesis import InvalidOptions, InvalidText, build_synthesizer
     from glm_tts_server.voices import UnknownVoice, VoiceStore
 
     fmt = args.format or (args.output.suffix.lstrip(".").lower() if args.output.suffix else "wav")
@@ -66,21 +67,20 @@ def _synth(settings: Settings, args: argparse.Namespace) -> int:
         print(f"error: cannot tell the format from {args.output.name!r}: pass --format "
               f"({', '.join(SUPPORTED_FORMATS)})", file=sys.stderr)
         return EXIT_USAGE
-    if not 0.25 <= args.speed <= 4.0:
-        print(f"error: --speed {args.speed} is outside 0.25-4.0", file=sys.stderr)
-        return EXIT_USAGE
+    voice_name = args.voice or settings.default_voice
     try:
-        voice = VoiceStore(settings.data_dir).get(args.voice) if args.voice else None
+        voice = VoiceStore(settings.data_dir).get(voice_name) if voice_name else None
     except UnknownVoice as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     synthesizer = build_synthesizer(settings)
+    options = SynthesisOptions(voice=voice, speed=args.speed, seed=args.seed)
     try:
         synthesizer.plan(args.text, args.phoneme)
-    except InvalidText as exc:
+        synthesizer.check_options(options)
+    except (InvalidText, InvalidOptions) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    options = SynthesisOptions(voice=voice, speed=args.speed, seed=args.seed)
     started = time.perf_counter()
     audio = synthesizer.synthesize(args.text, options, phoneme=args.phoneme)
     elapsed = time.perf_counter() - started

@@ -19,10 +19,15 @@ if TYPE_CHECKING:
     from glm_tts_server.config import Settings
     from glm_tts_server.g2p import G2PDictionary
 
-__all__ = ["InvalidText", "Synthesizer"]
+__all__ = ["InvalidOptions", "InvalidText", "Synthesizer", "build_synthesizer"]
 
 DEFAULT_MAX_INPUT_CHARS = 2000
+MIN_SPEED, MAX_SPEED = 0.25, 4.0
 SENTENCE_GAP_S = 0.12  # a short pause between sentences, as a reader would make
+
+
+class InvalidOptions(ValueError):
+    """Synthesis options the backend cannot honour; the message says what to send instead."""
 
 
 class Synthesizer:
@@ -61,6 +66,15 @@ class Synthesizer:
             groups = [[self._apply_g2p(seg) for seg in group] for group in groups]
         return groups
 
+    def check_options(self, options: SynthesisOptions) -> SynthesisOptions:
+        """Refuse options up front (not half-way through a stream)."""
+        if not MIN_SPEED <= options.speed <= MAX_SPEED:
+            raise InvalidOptions(f"speed {options.speed:g} is outside {MIN_SPEED:g}-{MAX_SPEED:g}")
+        if options.speed != 1.0 and not getattr(self.backend, "supports_speed", True):
+            raise InvalidOptions(f"the {self.backend.name} backend cannot change the speaking rate: "
+                                 "send speed 1.0")
+        return options
+
     def _apply_g2p(self, segment: Segment) -> Segment:
         # A backend that applies overrides itself (glmtts, after upstream's text normalisation)
         # gets the plain text, flagged for phoneme mode.
@@ -76,10 +90,11 @@ class Synthesizer:
                phoneme: bool = False) -> Iterator[Audio]:
         """Yield one Audio per sentence group, each as soon as it is synthesised.
 
-        Text is validated before the first yield, so InvalidText surfaces before any byte is sent.
+        Text and options are validated before the first yield, so InvalidText/InvalidOptions
+        surface before any byte is sent.
         """
         groups = self.plan(text, phoneme)
-        options = options or SynthesisOptions()
+        options = self.check_options(options or SynthesisOptions())
         return self._stream_groups(groups, options)
 
     def _stream_groups(self, groups: list[list[Segment]], options: SynthesisOptions) -> Iterator[Audio]:

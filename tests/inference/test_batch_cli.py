@@ -125,6 +125,7 @@ def test_cli_synth_writes_audio_and_reports_rtf(tmp_path, capsys):
     (["batch", "{tmp}/absent.jsonl", "-o", "{tmp}/o"], {}, "cannot read"),
     (["batch", "{tmp}/absent.jsonl", "-o", "{tmp}/o", "--workers", "0"], {}, "at least 1"),
     (["synth"], {}, "required"),
+    (["synth", "hi", "-o", "{tmp}/x.wav", "--speed", "9"], {}, "outside 0.25-4"),
 ])
 def test_cli_usage_errors_exit_2(tmp_path, monkeypatch, capsys, argv, env, message):
     monkeypatch.setenv("GLMTTS_DATA_DIR", str(tmp_path))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from importlib import resources
 
 import pytest
 from glm_tts_server.g2p import G2PDictionary
@@ -99,3 +100,11 @@ def test_vanished_file_keeps_last_good_entries(tmp_path):
     path.unlink()
     assert g2p.apply("行") == "<|X|><|ING2|>"
     assert "file not found" in g2p.errors[0]
+
+
+def test_shipped_sample_dictionary_loads_without_errors():
+    sample = resources.files("glm_tts_server") / "data" / "g2p_sample.jsonl"
+    with resources.as_file(sample) as path:
+        g2p = G2PDictionary(path)
+        assert g2p.errors == []
+        assert g2p.apply("重庆银行") == "<|CH|><|ONG2|><|Q|><|ING4|><|IN2|><|H|><|ANG2|>"

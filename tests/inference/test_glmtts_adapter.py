@@ -25,7 +25,7 @@ from glm_tts_server.backends import BackendUnavailable, create_backend
 from glm_tts_server.backends.base import SynthesisOptions, Voice
 from glm_tts_server.backends.glmtts import GlmTtsBackend
 from glm_tts_server.config import load_settings
-from glm_tts_server.synthesis import Synthesizer, build_synthesizer
+from glm_tts_server.synthesis import InvalidOptions, Synthesizer, build_synthesizer
 
 STANDIN = Path(__file__).parent / "standin_glmtts"
 CKPT_FILES = ("llm/config.json", "flow/flow.pt", "flow/config.yaml", "hift/hift.pt")
@@ -184,3 +184,28 @@ def test_second_code_dir_in_one_process_is_refused(backend, tmp_path):
     other = make_code_dir(tmp_path)
     with pytest.raises(BackendUnavailable, match="already imported"):
         GlmTtsBackend(other, backend.model_dir, device="cpu").load()
+
+
+def test_speed_is_refused_up_front_not_ignored(backend):
+    with pytest.raises(InvalidOptions, match="cannot change the speaking rate"):
+        Synthesizer(backend).synthesize("你好。", SynthesisOptions(speed=1.5))
+
+
+@pytest.mark.gpu
+def test_empty_cache_reports_the_bytes_it_released(layout):
+    import torch
+
+    if not torch.cuda.is_available():
+        pytest.skip("needs a CUDA GPU")
+    code, model = layout
+    b = GlmTtsBackend(code, model, device="cuda")
+    b.load()
+    try:
+        block = torch.empty(64 * 1024 * 1024, dtype=torch.uint8, device="cuda")
+        del block  # freed to PyTorch's cache, still reserved
+        stats = b.memory_stats()
+        assert stats["reserved"] >= 64 * 1024 * 1024 and stats["total"] > 0
+        assert b.empty_cache() >= 64 * 1024 * 1024
+        assert b.memory_stats()["reserved"] < stats["reserved"]
+    finally:
+        b.unload()

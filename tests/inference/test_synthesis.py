@@ -11,7 +11,7 @@ from glm_tts_server.backends.base import SynthesisOptions
 from glm_tts_server.backends.espeak import EspeakBackend
 from glm_tts_server.config import load_settings
 from glm_tts_server.g2p import G2PDictionary
-from glm_tts_server.synthesis import InvalidText, Synthesizer, build_synthesizer
+from glm_tts_server.synthesis import InvalidOptions, InvalidText, Synthesizer, build_synthesizer
 
 
 class CountingBackend(EspeakBackend):
@@ -84,3 +84,10 @@ def test_build_synthesizer_from_settings(tmp_path):
                                              "GLMTTS_MAX_INPUT_CHARS": "100"}))
     assert synth.sample_rate == 22050 and synth.max_input_chars == 100
     assert synth.synthesize("银行。", phoneme=True).sample_rate == 22050
+
+
+@pytest.mark.parametrize("speed", [0.1, 5.0])
+def test_speed_outside_range_is_refused_before_synthesis(backend, speed):
+    with pytest.raises(InvalidOptions, match=r"outside 0\.25-4"):
+        Synthesizer(backend).stream("Hello.", SynthesisOptions(speed=speed))
+    assert backend.calls == []

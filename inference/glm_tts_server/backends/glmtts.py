@@ -84,10 +84,15 @@ def _join(segments: list[Segment]) -> str:
 
 
 class GlmTtsBackend:
-    """The `glmtts` backend. `handles_g2p`: the Synthesizer leaves dictionary overrides to it."""
+    """The `glmtts` backend.
+
+    `handles_g2p`: the Synthesizer leaves dictionary overrides to it. `supports_speed` is False:
+    the Synthesizer refuses speed != 1.0 up front rather than silently ignoring it.
+    """
 
     name = "glmtts"
     handles_g2p = True
+    supports_speed = False  # upstream's generate_long has no speaking-rate control
 
     def __init__(self, code_dir: Path | str | None, model_dir: Path | str | None, device: str = "cuda",
                  sample_rate: int = 24000, g2p: Any = None):
@@ -294,8 +299,7 @@ class GlmTtsBackend:
             ) from exc
         samples = speech.detach().float().cpu().numpy().reshape(-1).astype(np.float32)
         metadata = {"normalized_text": text_info.get("syn_text_tn"),
-                    "phonemes": text_info.get("syn_text_phoneme"), "speed_applied": options.speed == 1.0}
-        # Upstream has no speed control in generate_long; speed other than 1.0 is not applied.
+                    "phonemes": text_info.get("syn_text_phoneme")}
         return Audio(samples=samples, sample_rate=self.sample_rate, metadata=metadata)
 
     # -- memory ----------------------------------------------------------------------------
