@@ -116,6 +116,8 @@ class KmockCluster:
         self._thread.start()
         self._denials: list[tuple[str, str, str, str | None]] = []
         self._injections = itertools.count(1)
+        self._snapshot_versions = itertools.count(4242)
+        self._snapshots: dict[str, list[dict[str, Any]]] = {}  # list snapshots awaiting their next page
         self.handler, self._server = self._run(self._start())
         self.url = str(self._server.url).rstrip("/")
 
@@ -258,39 +260,54 @@ class KmockCluster:
 
     # -- reactions (run in the server's loop) ------------------------------------------------
     def _serve_list(self, request: kmock.Request) -> Any:
+        """A list page. As the API server does, continued pages come from the snapshot taken for the
+        first page (a consistent list), and an unknown snapshot is 410 Gone."""
         kind_name, kind = next((n, k) for n, k in KINDS.items() if k.resource == request.resource)
         params = request.params
         try:
-            start_after = _decode_continue(params.get("continue", ""))
+            continued = _decode_continue(params.get("continue", ""))
             label_match = _label_selector(params.get("labelSelector", ""))
             field_match = _field_selector(params.get("fieldSelector", ""))
             limit = int(params.get("limit") or 0)
         except ValueError as exc:
             return _status(400, "BadRequest", str(exc))
-        rows = []
-        for (resource, namespace, name), obj in self.handler.objects.items():
-            if resource != request.resource or obj.deleted:
-                continue
-            if request.namespace is not None and namespace != request.namespace:
-                continue
-            key = (namespace or "", name)
-            if start_after is not None and key <= start_after:
-                continue
-            raw = obj.raw
-            if label_match((raw.get("metadata") or {}).get("labels") or {}) and field_match(raw):
-                rows.append((key, raw))
-        rows.sort(key=lambda row: row[0])  # etcd returns keys in order; continue tokens rely on it
-        metadata: dict[str, Any] = {"resourceVersion": "4242"}
-        if limit and len(rows) > limit:
-            metadata["continue"] = _encode_continue(rows[limit - 1][0])
-            metadata["remainingItemCount"] = len(rows) - limit
-            rows = rows[:limit]
+        if continued is None:
+            version, offset = str(next(self._snapshot_versions)), 0
+            rows = []
+            for (resource, namespace, name), obj in self.handler.objects.items():
+                if resource != request.resource or obj.deleted:
+                    continue
+                if request.namespace is not None and namespace != request.namespace:
+                    continue
+                raw = obj.raw
+                if label_match((raw.get("metadata") or {}).get("labels") or {}) and field_match(raw):
+                    rows.append(((namespace or "", name), raw))
+            rows.sort(key=lambda row: row[0])  # etcd returns keys in order
+            snapshot = [raw for _, raw in rows]
+        else:
+            version, offset = continued
+            if version not in self._snapshots:
+                return _status(
+                    410,
+                    "Expired",
+                    "The provided continue parameter is too old to display a "
+                    "consistent list result. You can start a new list without the continue parameter.",
+                )
+            snapshot = self._snapshots[version]
+        end = offset + limit if limit else len(snapshot)
+        metadata: dict[str, Any] = {"resourceVersion": version}
+        if end < len(snapshot):
+            self._snapshots[version] = snapshot
+            metadata["continue"] = _encode_continue(version, end)
+            metadata["remainingItemCount"] = len(snapshot) - end
+        else:
+            self._snapshots.pop(version, None)
         api_version = f"{kind.group}/{kind.version}" if kind.group else kind.version
         return {
             "kind": f"{kind_name}List",
             "apiVersion": api_version,
             "metadata": metadata,
-            "items": [raw for _, raw in rows],
+            "items": snapshot[offset:end],
         }
 
     def _serve_access_review(self, request: kmock.Request) -> Any:
@@ -318,17 +335,18 @@ def running_cluster() -> Iterator[KmockCluster]:
 
 
 # -- selectors and continue tokens, as the API server reads them -----------------------------------
-def _encode_continue(key: tuple[str, str]) -> str:
-    return base64.urlsafe_b64encode(json.dumps({"v": "meta.k8s.io/v1", "start": list(key)}).encode()).decode()
+def _encode_continue(version: str, offset: int) -> str:
+    payload = {"v": "meta.k8s.io/v1", "rv": version, "offset": offset}
+    return base64.urlsafe_b64encode(json.dumps(payload).encode()).decode()
 
 
-def _decode_continue(token: str) -> tuple[str, str] | None:
+def _decode_continue(token: str) -> tuple[str, int] | None:
     if not token:
         return None
     try:
-        start = json.loads(base64.urlsafe_b64decode(token.encode()))["start"]
-        return (str(start[0]), str(start[1]))
-    except (binascii.Error, ValueError, KeyError, IndexError, TypeError) as exc:
+        payload = json.loads(base64.urlsafe_b64decode(token.encode()))
+        return str(payload["rv"]), int(payload["offset"])
+    except (binascii.Error, ValueError, KeyError, TypeError) as exc:
         raise ValueError(f"continue key is not valid: {token!r}") from exc
 
 

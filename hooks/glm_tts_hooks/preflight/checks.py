@@ -39,6 +39,15 @@ def _names(names: list[str]) -> str:
     return shown + (f" and {len(names) - SHOW} more" if len(names) > SHOW else "")
 
 
+def _gpu_view(node: dict[str, Any]) -> dict[str, Any]:
+    """The parts of a node the GPU checks read. Real nodes carry kilobytes more (status.images)."""
+    metadata, status = node.get("metadata") or {}, node.get("status") or {}
+    return {
+        "metadata": {"name": metadata.get("name"), "labels": metadata.get("labels") or {}},
+        "status": {"allocatable": status.get("allocatable") or {}},
+    }
+
+
 @dataclass
 class Scheduling:
     """What the pod will carry after admission: the release's selector and tolerations, plus
@@ -176,27 +185,29 @@ class Preflight:
         permission = Permission("list", "nodes")
         if self._blocked("nodes", permission):
             return []
-        try:
-            all_nodes = list(self.kube.list_all("list nodes", self.kube.core.list_node))
-        except Forbidden as exc:
-            self._forbidden("nodes", exc, permission)
-            return []
-        self.report.figures["nodes_total"] = len(all_nodes)
         excluded: dict[str, list[str]] = defaultdict(list)
         taints: Counter[str] = Counter()
         usable = []
-        for node in all_nodes:
-            if not matches_selector(node, scheduling.node_selector):
-                excluded["selector"].append(name_of(node))
-            elif blocking := untolerated_taints(node, scheduling.tolerations):
-                excluded["taints"].append(name_of(node))
-                taints.update(blocking)
-            elif not is_ready(node):
-                excluded["not-ready"].append(name_of(node))
-            elif is_cordoned(node):
-                excluded["cordoned"].append(name_of(node))
-            else:
-                usable.append(node)
+        total = 0
+        try:
+            # Streamed page by page: only the usable nodes' labels and allocatable are kept.
+            for node in self.kube.list_all("list nodes", self.kube.core.list_node):
+                total += 1
+                if not matches_selector(node, scheduling.node_selector):
+                    excluded["selector"].append(name_of(node))
+                elif blocking := untolerated_taints(node, scheduling.tolerations):
+                    excluded["taints"].append(name_of(node))
+                    taints.update(blocking)
+                elif not is_ready(node):
+                    excluded["not-ready"].append(name_of(node))
+                elif is_cordoned(node):
+                    excluded["cordoned"].append(name_of(node))
+                else:
+                    usable.append(_gpu_view(node))
+        except Forbidden as exc:
+            self._forbidden("nodes", exc, permission)
+            return []
+        self.report.figures["nodes_total"] = total
         self.report.figures["nodes_usable"] = len(usable)
         reasons = []
         if excluded["selector"]:
@@ -209,7 +220,7 @@ class Preflight:
             reasons.append(f"{len(excluded['not-ready'])} are NotReady ({_names(excluded['not-ready'])})")
         if excluded["cordoned"]:
             reasons.append(f"{len(excluded['cordoned'])} are cordoned ({_names(excluded['cordoned'])})")
-        summary = f"{len(usable)} of {len(all_nodes)} nodes can take the pod"
+        summary = f"{len(usable)} of {total} nodes can take the pod"
         detail = summary + (f"; {'; '.join(reasons)}" if reasons else "")
         if usable:
             self.report.add("nodes", Status.PASS, detail)
