@@ -9,9 +9,8 @@ import subprocess
 from fnmatch import fnmatch
 
 import pytest
-from step_scripts import extracted, lint, tool
-
 from harness.paths import REPO, TEKTON_CATALOG
+from step_scripts import extracted, lint, tool
 
 TEKTON_LINT = REPO / ".tools" / "node" / "node_modules" / ".bin" / "tekton-lint"
 
@@ -30,12 +29,18 @@ ALLOWED_WARNINGS = [
 ]
 
 
+def json_start(stdout: str) -> int:
+    """Where the JSON report starts (tekton-lint's logger can print bracketed timestamps first)."""
+    m = re.search(r'\[(\{"message"|\s*\])', stdout)
+    return m.start() if m else -1
+
+
 def run_tekton_lint(*extra: str) -> list[dict]:
     if not TEKTON_LINT.exists():
         pytest.skip(f"{TEKTON_LINT} absent: run `make tools`")
     proc = subprocess.run([str(TEKTON_LINT), "--config", ".", "--format", "json", *extra],
                           cwd=TEKTON_CATALOG, capture_output=True, text=True, timeout=120)
-    start = proc.stdout.find("[")
+    start = json_start(proc.stdout)
     assert start >= 0, f"tekton-lint printed no JSON (rc {proc.returncode}):\n{proc.stdout}\n{proc.stderr}"
     problems, _ = json.JSONDecoder().raw_decode(proc.stdout[start:])
     return problems
@@ -54,7 +59,8 @@ def test_tekton_lint_has_no_errors_and_only_justified_warnings():
                 break
         else:
             unexplained.append(p)
-    assert not unexplained, "tekton-lint warnings without a justification:\n" + json.dumps(unexplained, indent=2)
+    assert not unexplained, "tekton-lint warnings without a justification:\n" + json.dumps(
+        unexplained, indent=2)
     stale = [ALLOWED_WARNINGS[i][:3] for i in range(len(ALLOWED_WARNINGS)) if i not in used]
     assert not stale, f"allow-list entries that no longer match anything (remove them): {stale}"
 
@@ -81,7 +87,7 @@ def test_tekton_lint_catches_a_real_mistake(tmp_path):
     task = TEKTON_CATALOG / "task/glm-tts-verify/0.1/glm-tts-verify.yaml"
     proc = subprocess.run([str(TEKTON_LINT), "--config", str(TEKTON_CATALOG), "--format", "json",
                            str(broken), str(task)], cwd=tmp_path, capture_output=True, text=True, timeout=120)
-    problems, _ = json.JSONDecoder().raw_decode(proc.stdout[proc.stdout.find("["):])
+    problems, _ = json.JSONDecoder().raw_decode(proc.stdout[json_start(proc.stdout):])
     errors = " ".join(p["message"] for p in problems if p["level"] == "error")
     assert "NOT_A_PARAM" in errors, problems
     # no-missing-param is a warning in our config; the allow-list above must not excuse this one
