@@ -80,6 +80,15 @@ class Settings(BaseModel):
             )
         return value
 
+    @field_validator("port", mode="before")
+    @classmethod
+    def _not_a_service_link(cls, value: Any) -> Any:
+        # A Service named "glmtts" makes the kubelet inject GLMTTS_PORT=tcp://10.0.0.1:8080.
+        if isinstance(value, str) and "://" in value:
+            raise ValueError(f"{value!r} looks like a Kubernetes service link variable (a Service named "
+                             "'glmtts'): set enableServiceLinks: false on the pod or rename the Service")
+        return value
+
     @field_validator("log_level")
     @classmethod
     def _log_level_known(cls, value: str) -> str:

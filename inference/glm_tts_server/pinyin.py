@@ -25,7 +25,7 @@ _TOKEN = re.compile(r"<\|([A-Z]+)([1-5]?)\|>")
 _ZERO_INITIAL = {
     "i": "yi", "ia": "ya", "ian": "yan", "iang": "yang", "iao": "yao", "ie": "ye", "in": "yin",
     "ing": "ying", "io": "yo", "iong": "yong", "iou": "you", "u": "wu", "ua": "wa", "uai": "wai",
-    "uan": "wan", "uang": "wang", "uei": "wei", "uen": "wen", "ueng": "weng", "uo": "wo",
+    "uan": "wan", "uang": "wang", "uei": "wei", "uen": "wen", "ueng": "weng", "uo": "wo", "ong": "wong",
     "v": "yu", "van": "yuan", "ve": "yue", "vn": "yun",
 }
 _AFTER_INITIAL = {"iou": "iu", "uei": "ui", "uen": "un", "ii": "i", "iii": "i"}

@@ -78,3 +78,8 @@ def test_unknown_env_var_is_ignored_not_fatal(caplog):
     s = load_settings({"GLMTTS_SOMETHING_ELSE": "1", "PATH": "/bin"})
     assert isinstance(s, Settings)
     assert "GLMTTS_SOMETHING_ELSE" in caplog.text
+
+
+def test_kubernetes_service_link_port_gets_a_specific_hint():
+    with pytest.raises(ConfigError, match="enableServiceLinks: false"):
+        load_settings({"GLMTTS_PORT": "tcp://10.96.0.12:8080"})

@@ -30,6 +30,25 @@ def test_tokens_back_to_numbered_pinyin_for_espeak():
     assert tokens_to_pinyin(text) == "我 chong2 qing4 yu2 shi2 cui1 wen1 ju4 好"
 
 
+def test_every_mandarin_syllable_round_trips_through_tokens():
+    from pypinyin.contrib.tone_convert import tone_to_tone3
+    from pypinyin.pinyin_dict import pinyin_dict
+
+    syllables = {s for value in pinyin_dict.values() for s in value.split(",")}
+    interjections = {"hm", "hng", "m", "n", "ng", "ê"}  # no initial/final split: refused
+    checked = 0
+    for syllable in sorted(syllables - {"yo", "yō"}):  # "yo" spells like "o" once tokenised
+        try:
+            tokens = syllable_to_tokens(syllable)
+        except InvalidPinyin:
+            assert tone_to_tone3(syllable).rstrip("12345").replace("\u0304", "") in interjections, syllable
+            continue
+        expected = tone_to_tone3(syllable, neutral_tone_with_five=True).replace("ü", "v")
+        assert tokens_to_pinyin(tokens).replace("ü", "v") == expected, (syllable, tokens)
+        checked += 1
+    assert checked > 1400
+
+
 def _write(path, lines):
     tmp = path.with_suffix(".tmp")
     tmp.write_text("\n".join(lines) + "\n", encoding="utf-8")
