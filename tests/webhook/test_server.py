@@ -204,8 +204,23 @@ CLI_CODE = (
 
 
 def serve_argv(cert, key, policy, port: int = 0) -> list[str]:
-    return [sys.executable, "-c", CLI_CODE, "webhook", "serve", "--cert", str(cert), "--key", str(key),
-            "--policy", str(policy), "--host", "127.0.0.1", "--port", str(port)]
+    return [
+        sys.executable,
+        "-c",
+        CLI_CODE,
+        "webhook",
+        "serve",
+        "--cert",
+        str(cert),
+        "--key",
+        str(key),
+        "--policy",
+        str(policy),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+    ]
 
 
 def test_cli_exits_2_naming_an_invalid_policy(tmp_path, tls_files):
@@ -248,3 +263,43 @@ def test_cli_serves_and_stops_on_sigterm(tmp_path, tls_files, ca_context):
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"[" * 100_000 + b"]" * 100_000,  # nesting deep enough to exhaust a recursive parser
+        b'{"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "request": '
+        b'{"uid": "u", "operation": "CREATE", "namespace": ["x"], "kind": {"kind": "Pod"}, '
+        b'"object": {"spec": {"containers": []}}}}',
+        b"\xff\xfe not utf-8",
+    ],
+    ids=["deep-nesting", "namespace-not-a-string", "not-utf8"],
+)
+def test_hostile_bodies_get_400(webhooks, body):
+    client = webhooks("enforce")
+    response = client.post("/validate", content=body, headers={"Content-Type": "application/json"})
+    assert response.status_code == 400 and response.json()["error"]
+    assert client.get("/healthz").status_code == 200
+
+
+def test_connection_limit_closes_excess_connections(start_webhook, ca_context, monkeypatch):
+    import glm_tts_hooks.webhook.server as server_module
+
+    monkeypatch.setattr(server_module, "MAX_CONNECTIONS", 1)
+    server, _ = start_webhook(POLICIES["enforce"])
+    with socket.create_connection(server.address, timeout=5) as held:  # holds the only slot
+        held.sendall(b"")
+        time.sleep(0.1)
+        with socket.create_connection(server.address, timeout=5) as extra:
+            assert extra.recv(1) == b""  # closed without a handshake
+    deadline = time.monotonic() + 5  # the slot frees once the held connection is gone
+    while True:
+        try:
+            served = _served_serial(server.address, ca_context)
+            break
+        except (ConnectionError, ssl.SSLError, OSError):
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+    assert served

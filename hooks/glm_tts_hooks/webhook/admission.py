@@ -126,6 +126,8 @@ def review_admission(doc: Any, decider: Decider) -> tuple[dict[str, Any], Decisi
         ]
         return answer, None
     namespace = request.get("namespace") or (obj.get("metadata") or {}).get("namespace")
+    if namespace is not None and not isinstance(namespace, str):
+        raise BadRequest("request.namespace must be a string")
 
     decision = decider.decide(namespace, containers)
     response["allowed"] = decision.allowed
@@ -144,7 +146,7 @@ def review_images(doc: Any, decider: Decider) -> tuple[dict[str, Any], Decision]
     """Answer an ImageReview v1alpha1 (kube-apiserver ImagePolicyWebhook admission plugin)."""
     review = _expect_type(doc, IMAGE_REVIEW_API_VERSION, "ImageReview")
     spec = _mapping(review.get("spec"), "spec")
-    entries = spec.get("containers")
+    entries = spec.get("containers", [])  # omitempty in the Go type
     if not isinstance(entries, list):
         raise BadRequest("spec.containers must be a list")
     containers = []

@@ -35,6 +35,7 @@ MAX_BODY_BYTES = 3 * 1024 * 1024
 MAX_DRAIN_BYTES = 16 * 1024 * 1024  # read past an oversized body so the client sees our answer
 HANDSHAKE_TIMEOUT_SECONDS = 5.0
 IDLE_TIMEOUT_SECONDS = 30.0  # the API server keeps connections alive between reviews
+MAX_CONNECTIONS = 512  # one thread each; beyond this new connections are closed at once
 KNOWN_ENDPOINTS = ("/validate", "/imagereview", "/healthz", "/readyz", "/metrics")
 
 
@@ -156,7 +157,7 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             doc = json.loads(body)
             answer, decision = review(doc, webhook.decider)
-        except ValueError as exc:  # BadRequest, or JSON that does not parse
+        except (ValueError, RecursionError) as exc:  # BadRequest, or JSON that does not parse
             message = str(exc) if isinstance(exc, BadRequest) else f"body is not valid JSON: {exc}"
             self._error(400, message)
             return
@@ -238,9 +239,28 @@ class _HTTPSServer(ThreadingHTTPServer):
 
     def __init__(self, address: tuple[str, int], webhook: WebhookServer) -> None:
         self.webhook = webhook
+        self._slots = threading.BoundedSemaphore(MAX_CONNECTIONS)
         if ":" in address[0]:
             self.address_family = socket.AF_INET6
         super().__init__(address, _Handler)
+
+    def process_request(self, request: socket.socket, client_address: Any) -> None:
+        # Bound the thread count: a connection flood must not exhaust the pod's memory.
+        if not self._slots.acquire(blocking=False):
+            log.warning("connection limit %d reached, closing %s", MAX_CONNECTIONS, client_address)
+            self.shutdown_request(request)
+            return
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            self._slots.release()
+            raise
+
+    def process_request_thread(self, request: socket.socket, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._slots.release()
 
     def finish_request(self, request: socket.socket, client_address: Any) -> None:
         # Runs in the connection's own thread: a slow handshake never blocks accept().
