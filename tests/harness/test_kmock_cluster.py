@@ -136,3 +136,18 @@ def test_objects_without_a_namespace_are_refused(cluster: KmockCluster) -> None:
     del bad["metadata"]["namespace"]
     with pytest.raises(ValueError, match=r"needs metadata\.namespace"):
         cluster.add(bad)
+
+
+def test_a_finished_list_snapshot_is_gone(cluster: KmockCluster) -> None:
+    """Continued pages come from the first page's snapshot; once consumed, its token is 410 Gone."""
+    cluster.add(*[cpu_node(f"node-{i}") for i in range(4)])
+    with cluster.api_client() as api:
+        core = client.CoreV1Api(api)
+        first = core.list_node(limit=2)
+        cluster.add(cpu_node("node-0a"))  # a write between pages does not leak into the snapshot
+        second = core.list_node(limit=2, _continue=first.metadata._continue)
+        assert [n.metadata.name for n in second.items] == ["node-2", "node-3"]
+        assert second.metadata._continue is None
+        with pytest.raises(client.ApiException) as gone:
+            core.list_node(limit=2, _continue=first.metadata._continue)
+    assert gone.value.status == 410

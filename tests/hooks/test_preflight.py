@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -383,3 +387,45 @@ def test_table_output_lists_checks_and_fixes(
     out = capsys.readouterr().out
     for text in ("device-plugin", "fail", "GPU Operator", "NOT OK"):
         assert text in out
+
+
+def test_console_script_uses_kubeconfig_env_and_context(cluster: KmockCluster, tmp_path: Path) -> None:
+    """The installed `glm-tts-hooks` entry point, as the chart's Job and the Tekton step run it."""
+    cluster.add(cpu_node("cpu-a"))
+    kubeconfig = cluster.write_kubeconfig(tmp_path / "config", context="lab")
+    script = Path(sys.executable).with_name("glm-tts-hooks")
+    env = {**os.environ, "KUBECONFIG": str(kubeconfig)}
+    env.pop("KUBERNETES_SERVICE_HOST", None)
+    done = subprocess.run(
+        [
+            str(script),
+            "preflight",
+            "--namespace",
+            NS,
+            "--context",
+            "lab",
+            "--gpu-count",
+            "0",
+            "--output",
+            "json",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["summary"]["nodes_total"] == 1
+
+    done = subprocess.run(
+        [str(script), "preflight", "--namespace", NS, "--context", "nope"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 2
+    assert "no usable cluster configuration" in done.stdout and "--context NAME" in done.stdout
+    assert "Traceback" not in done.stderr

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import importlib.util
+import os
+import socket
+import subprocess
+import sys
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -290,3 +296,43 @@ def test_usage_errors_exit_2(argv: list[str], message: str, capsys: pytest.Captu
     args = parser.parse_args(["verify", *argv])
     assert args.func(args) == 2
     assert message in capsys.readouterr().err
+
+
+@pytest.fixture
+def real_service(tmp_path: Path) -> Iterator[str]:
+    """`glm-tts-server serve` with the espeak backend on a free loopback port, always stopped."""
+    if importlib.util.find_spec("glm_tts_server.server") is None:
+        pytest.skip("glm_tts_server.server is not built yet (the service is developed in parallel)")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {
+        **os.environ,
+        "GLMTTS_BACKEND": "espeak",
+        "GLMTTS_PORT": str(port),
+        "GLMTTS_HOST": "127.0.0.1",
+        "GLMTTS_DATA_DIR": str(tmp_path / "data"),
+    }
+    log = (tmp_path / "server.log").open("wb")
+    server = subprocess.Popen(
+        [sys.executable, "-m", "glm_tts_server.cli", "serve"], env=env, stdout=log, stderr=subprocess.STDOUT
+    )
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+        log.close()
+
+
+def test_verify_passes_against_the_real_service(real_service: str) -> None:
+    rc, report = run_command(
+        command, ["verify", "--url", real_service, "--timeout", "60", "--poll-interval", "0.2"]
+    )
+    assert rc == 0, report
+    assert check(report, "sample-rate")["detail"] == "24000 Hz"
+    assert report["summary"]["audio_s"] > 1 and report["summary"]["real_time_factor"] > 0
