@@ -22,7 +22,7 @@ pytest.importorskip("torch", reason="the glmtts adapter contract test needs torc
 
 from glm_tts_server.audio import encode, rms
 from glm_tts_server.backends import BackendUnavailable, create_backend
-from glm_tts_server.backends.base import SynthesisOptions, Voice
+from glm_tts_server.backends.base import Segment, SynthesisOptions, Voice
 from glm_tts_server.backends.glmtts import GlmTtsBackend
 from glm_tts_server.config import load_settings
 from glm_tts_server.synthesis import InvalidOptions, Synthesizer, build_synthesizer
@@ -209,3 +209,16 @@ def test_empty_cache_reports_the_bytes_it_released(layout):
         assert b.memory_stats()["reserved"] < stats["reserved"]
     finally:
         b.unload()
+
+
+def test_without_upstream_examples_warmup_is_skipped_and_a_voice_is_required(layout, tmp_path):
+    code, model = layout
+    shutil.move(code / "examples", tmp_path / "examples")
+    try:
+        b = GlmTtsBackend(code, model, device="cpu")
+        b.load()
+        b.warmup()  # nothing to warm up with: must not fail startup
+        with pytest.raises(ValueError, match="needs a voice"):
+            b.synthesize([Segment("你好。", "zh")], SynthesisOptions())
+    finally:
+        shutil.move(tmp_path / "examples", code / "examples")

@@ -222,6 +222,10 @@ class GlmTtsBackend:
                  self.model_dir, self.sample_rate, self.device)
 
     def warmup(self) -> None:
+        if self._default_voice is None:
+            log.warning("glmtts backend: no default prompt in %s, skipping warm-up; the first request "
+                        "will be slower", self.code_dir)
+            return
         self.synthesize([Segment("你好。", "zh")], SynthesisOptions(seed=0))
 
     # -- synthesis -------------------------------------------------------------------------
@@ -267,7 +271,7 @@ class GlmTtsBackend:
         torch, module = self._torch, self._module
         voice_path, transcript = self._voice(options)
         try:
-            with self._lock, torch.inference_mode():
+            with self._lock, torch.no_grad():  # as upstream's own speech tokenizer does
                 if use_phoneme:
                     overrides = self.g2p.entries if self.g2p is not None else {}
                     text_frontend.replace_dict = {**self._upstream_replace, **overrides}
