@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import socket
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, HTTPServer
+from http.server import BaseHTTPRequestHandler, HTTPServer, ThreadingHTTPServer
 from pathlib import Path
 
+import httpx
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -92,9 +94,7 @@ class SignedImages:
         repo, digest, size = image("bundle-message")
         oci.attach_bundle(pusher, repo, digest, size, oci.message_bundle(digest, key))
         repo, digest, _ = image("sig-tampered")
-        oci.sign_sig_tag(
-            pusher, repo, f"{host}/{repo}", digest, key, tamper=lambda p: p + b"\n"
-        )
+        oci.sign_sig_tag(pusher, repo, f"{host}/{repo}", digest, key, tamper=lambda p: p + b"\n")
         repo, digest, _ = image("sig-wrong-key")
         oci.sign_sig_tag(pusher, repo, f"{host}/{repo}", digest, other)
         repo, digest, _ = image("sig-digest-mismatch")
@@ -106,9 +106,7 @@ class SignedImages:
         upper = oci.simple_signing_payload(repo, "sha256:" + digest.split(":")[1].upper())
         oci.sign_sig_tag(pusher, repo, f"{host}/{repo}", digest, key, payload=upper)
         repo, digest, size = image("bundle-tampered")
-        bundle = oci.dsse_bundle(
-            repo, digest, key, tamper=lambda s: s + b"\n"
-        )
+        bundle = oci.dsse_bundle(repo, digest, key, tamper=lambda s: s + b"\n")
         oci.attach_bundle(pusher, repo, digest, size, bundle)
         repo, digest, size = image("bundle-attestation-only")
         oci.attach_bundle(pusher, repo, digest, size, oci.dsse_bundle(repo, digest, key, predicate_type=sbom))
@@ -333,3 +331,73 @@ def test_bearer_token_auth_from_dockerconfigjson(tmp_path: Path, start_webhook):
         registry.stop()
         tokens.shutdown()
         tokens.server_close()
+
+
+def start_referrers_gateway(upstream: str) -> tuple[ThreadingHTTPServer, list[str]]:
+    """Debian's docker-registry (distribution 2.8) predates the OCI 1.1 referrers API. This gateway
+    adds that one endpoint in front of it (answering from the registry's own referrers-tag index,
+    as distribution 3 / zot / Harbor answer from their storage) and relays everything else, so the
+    client's API path is exercised against real registry content."""
+    seen: list[str] = []
+    referrers = re.compile(r"^/v2/(?P<name>.+)/referrers/(?P<digest>sha256:[0-9a-f]{64})$")
+    upstream_client = httpx.Client(base_url=upstream, timeout=5)
+
+    class Gateway(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_GET(self) -> None:
+            seen.append(self.path)
+            match = referrers.match(self.path.split("?", 1)[0])
+            if match:
+                tag = match["digest"].replace(":", "-")
+                index = upstream_client.get(
+                    f"/v2/{match['name']}/manifests/{tag}", headers={"Accept": oci.OCI_INDEX}
+                )
+                body = (
+                    index.content
+                    if index.status_code == 200
+                    else oci.canonical({"schemaVersion": 2, "mediaType": oci.OCI_INDEX, "manifests": []})
+                )
+                self._answer(200, body, {"Content-Type": oci.OCI_INDEX})
+                return
+            relayed = upstream_client.get(self.path, headers={"Accept": self.headers.get("Accept", "*/*")})
+            keep = {
+                k: v
+                for k, v in relayed.headers.items()
+                if k.lower() in ("content-type", "docker-content-digest")
+            }
+            self._answer(relayed.status_code, relayed.content, keep)
+
+        def _answer(self, status: int, body: bytes, headers: dict[str, str]) -> None:
+            self.send_response(status)
+            for name, value in headers.items():
+                self.send_header(name, value)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Gateway)
+    server.daemon_threads = True
+    server.upstream_client = upstream_client  # closed with the gateway
+    threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
+    return server, seen
+
+
+def test_referrers_api_is_used_when_the_registry_offers_it(signed, start_webhook):
+    gateway, seen = start_referrers_gateway(signed.registry.url)
+    try:
+        host = f"127.0.0.1:{gateway.server_address[1]}"
+        _, client = start_webhook(signature_policy(host, signed.key))
+        digest = signed.digests["bundle-dsse"]
+        image = f"{host}/glm-tts/bundle-dsse@{digest}"
+        assert client.post("/validate", json=pod_review(image)).json()["response"]["allowed"] is True
+        tag = digest.replace(":", "-")
+        assert f"/v2/glm-tts/bundle-dsse/referrers/{digest}" in seen
+        assert f"/v2/glm-tts/bundle-dsse/manifests/{tag}" not in seen  # no fallback to the tag schema
+    finally:
+        gateway.shutdown()
+        gateway.server_close()
+        gateway.upstream_client.close()
