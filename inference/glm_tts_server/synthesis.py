@@ -103,15 +103,27 @@ class Synthesizer:
 
     def synthesize(self, text: str, options: SynthesisOptions | None = None,
                    phoneme: bool = False) -> Audio:
-        """Whole text to one Audio; metadata carries `synthesis_s`, `rtf` and `sentences`."""
+        """Whole text to one Audio; metadata carries `synthesis_s`, `rtf` and `sentences`.
+
+        A backend with `long_text_context = True` (glmtts) gets the whole text in one call, so
+        upstream's own sentence loop carries the prosody context from sentence to sentence;
+        others get one call per sentence group.
+        """
         started = time.perf_counter()
-        chunks = list(self.stream(text, options, phoneme))
-        audio = concatenate(chunks, self.sample_rate, gap_s=SENTENCE_GAP_S)
+        if getattr(self.backend, "long_text_context", False):
+            groups = self.plan(text, phoneme)
+            options = self.check_options(options or SynthesisOptions())
+            audio = self._run([seg for group in groups for seg in group], options)
+            sentences = len(groups)
+        else:
+            chunks = list(self.stream(text, options, phoneme))
+            audio = concatenate(chunks, self.sample_rate, gap_s=SENTENCE_GAP_S)
+            sentences = len(chunks)
         elapsed = time.perf_counter() - started
         audio.metadata.update(
             synthesis_s=elapsed,
             rtf=elapsed / audio.duration_s if audio.duration_s else float("inf"),
-            sentences=len(chunks),
+            sentences=sentences,
             backend=self.backend.name,
         )
         return audio

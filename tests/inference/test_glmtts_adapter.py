@@ -114,6 +114,15 @@ def test_synthesis_through_the_synthesizer_resamples_to_the_service_rate(layout,
     assert rms(decoded) > 0.05
 
 
+def test_whole_text_goes_to_upstream_in_one_call_so_its_cache_spans_sentences(backend):
+    audio = Synthesizer(backend).synthesize("第一句。Second sentence! 第三句？")
+    assert audio.metadata["sentences"] == 3
+    # One generate_long call: upstream split it and normalised each piece itself.
+    assert audio.metadata["normalized_text"] == ["第一句。", "second sentence!", "第三句？"]
+    streamed = list(Synthesizer(backend).stream("第一句。Second sentence! 第三句？"))
+    assert len(streamed) == 3
+
+
 def test_seed_makes_output_reproducible(backend):
     synth = Synthesizer(backend)
     a = synth.synthesize("同一个种子。", SynthesisOptions(seed=7)).samples

@@ -88,11 +88,13 @@ class GlmTtsBackend:
 
     `handles_g2p`: the Synthesizer leaves dictionary overrides to it. `supports_speed` is False:
     the Synthesizer refuses speed != 1.0 up front rather than silently ignoring it.
+    `long_text_context`: non-streaming requests arrive whole, and generate_long splits them.
     """
 
     name = "glmtts"
     handles_g2p = True
     supports_speed = False  # upstream's generate_long has no speaking-rate control
+    long_text_context = True  # whole-text calls keep upstream's cross-sentence prompt cache
 
     def __init__(self, code_dir: Path | str | None, model_dir: Path | str | None, device: str = "cuda",
                  sample_rate: int = 24000, g2p: Any = None):
