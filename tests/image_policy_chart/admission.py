@@ -109,7 +109,7 @@ def rule_matches(rules: list[dict[str, Any]], resource: Mapping[str, str], opera
 class Verdict:
     allowed: bool
     rule: str | None  # the rule of the first failing validation ("[rule x]" in its message)
-    message: str | None = None
+    message: str | None = None  # its messageExpression, evaluated
 
 
 def _rule_of(message: str) -> str:
@@ -165,7 +165,11 @@ class PolicyEvaluator:
             if result not in (True, False):
                 raise CelError(f"{validation['expression']!r} returned {result!r}, not a bool")
             if not result:
-                return Verdict(
-                    "Deny" not in actions, _rule_of(validation["message"]), validation["message"]
-                )
+                message = validation.get("message")
+                if "messageExpression" in validation:
+                    # The API server falls back to `message` when this fails; here a failure is a bug.
+                    message = self.cel.evaluate(validation["messageExpression"], activation)
+                    if not isinstance(message, str):
+                        raise CelError(f"messageExpression returned {message!r}, not a string")
+                return Verdict("Deny" not in actions, _rule_of(validation["message"]), str(message))
         return Verdict(True, None)

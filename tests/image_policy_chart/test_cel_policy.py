@@ -14,7 +14,7 @@ from glm_tts_hooks.webhook.policy import RULES, evaluate_images, parse_policy
 from harness.helm import find
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from webhook.cases import CASES, CONTAINER_KINDS, POLICIES, admission_review
+from webhook.cases import CASES, CONTAINER_KINDS, POLICIES, admission_review, pod_spec
 
 from .admission import ENGINES, PolicyEvaluator, Verdict
 from .renders import render
@@ -66,6 +66,15 @@ def test_cel_verdict_matches_webhook(case, engine, evaluators):
     got = evaluators[case["policy"], engine].review(request, namespace_labels(case["namespace"]))
     expected = webhook_verdict(case)
     assert (got.allowed, got.rule) == (expected.allowed, expected.rule), got.message
+    if got.rule:
+        # The message names the rule and the first offending container (invalid reference) or image.
+        assert got.message.endswith(f"[rule {got.rule}]"), got.message
+        spec = pod_spec(case["images"])
+        named = [c["name"] for kind in CONTAINER_KINDS for c in spec.get(kind, [])]
+        named += [i for images in case["images"].values() for i in images if i]
+        assert any(f" {n} " in got.message for n in named) or "docker.io/" in got.message, (
+            got.message
+        )
     # The table states the same verdict; a drift between table and webhook would hide here otherwise.
     assert (expected.allowed, expected.rule) == (case["allowed"], case["rule"])
 

@@ -108,8 +108,9 @@ def test_cel_rule_is_the_validating_admission_policy(cluster_policy, vap_objects
     (vap,) = find(vap_objects, "ValidatingAdmissionPolicy")
     cel = rules_by_name(cluster_policy)["allowed-images"]["validate"]["cel"]
     assert cel["variables"] == vap["spec"]["variables"]
-    assert [(e["expression"], e["message"]) for e in cel["expressions"]] == [
-        (v["expression"], v["message"]) for v in vap["spec"]["validations"]
+    fields = ("expression", "messageExpression", "message")
+    assert [tuple(e[f] for f in fields) for e in cel["expressions"]] == [
+        tuple(v[f] for f in fields) for v in vap["spec"]["validations"]
     ]
 
 

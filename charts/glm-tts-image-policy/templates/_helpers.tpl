@@ -228,8 +228,12 @@ The IPv6 host brackets are the only backslashes: the expression uses a CEL raw s
 {{- printf "^(?:(?:%s|%s)(?:/%s)+|%s)(?::%s)?(?:@%s)?$" $host $firstComponent $component $component $tag $digest -}}
 {{- end -}}
 
-{{/* variables: the pod spec of any workload kind, all its containers, their images, normalised names. */}}
+{{/*
+variables: the pod spec of any workload kind, all its containers, their images, normalised names,
+then per rule the offending entries (so a validation is `size(...) == 0` and its message can name one).
+*/}}
 {{- define "glm-tts-image-policy.celVariables" -}}
+{{- $p := .Values.policy -}}
 - name: podSpec
   expression: >-
     has(object.spec.jobTemplate) ? object.spec.jobTemplate.spec.template.spec :
@@ -246,39 +250,63 @@ The IPv6 host brackets are the only backslashes: the expression uses a CEL raw s
   expression: >-
     variables.images.map(i, i.matches('^(?:localhost|[^/]*[.:][^/]*)/') ? i :
     (i.contains('/') ? 'docker.io/' + i : 'docker.io/library/' + i))
+# Containers without a well-formed reference (a sha256 digest must be 64 lower-case hex).
+- name: invalidReferences
+  expression: {{ printf "variables.containers.filter(c, !(has(c.image) && c.image.matches(r'%s') && (!c.image.matches('@sha256:') || c.image.matches('@sha256:[0-9a-f]{64}$')))).map(c, c.name)" (include "glm-tts-image-policy.referenceRegex" .) | quote }}
+- name: disallowedRegistries
+  expression: {{ printf "variables.names.filter(n, !n.matches('%s'))" (include "glm-tts-image-policy.allowedRegistriesRegex" .) | quote }}
+{{- if $p.deniedTags }}
+{{- $tags := list }}
+{{- range $p.deniedTags }}
+{{- $tags = append $tags (include "glm-tts-image-policy.re2Quote" .) }}
+{{- end }}
+- name: deniedTags
+  expression: {{ printf "variables.images.filter(i, i.matches('^[^@]*:(?:%s)(?:@|$)'))" (join "|" $tags) | quote }}
+{{- end }}
+{{- if $p.denyUntagged }}
+# No '@' and no ':' after the last '/' (a ':' before it is a registry port).
+- name: untagged
+  expression: "variables.images.filter(i, !i.contains('@') && !i.matches(':[^/]*$'))"
+{{- end }}
+{{- if $p.requireDigest }}
+- name: unpinned
+  expression: "variables.images.filter(i, !i.matches('@sha256:[0-9a-f]{64}$'))"
+{{- end }}
 {{- end -}}
 
 {{/*
 validations in the webhook's rule order (policy.RULES): the API server reports the first that fails.
-Each message ends in [rule <name>], as the webhook's messages do.
+Each message ends in [rule <name>], as the webhook's messages do; messageExpression names the first
+offending container or image (the static message stands in if it cannot be evaluated).
 */}}
 {{- define "glm-tts-image-policy.celValidations" -}}
 {{- $p := .Values.policy -}}
 {{- $rules := list -}}
-{{- $ref := include "glm-tts-image-policy.referenceRegex" . -}}
 {{- $rules = append $rules (dict
-  "expression" (printf "variables.containers.all(c, has(c.image) && c.image.matches(r'%s') && (!c.image.matches('@sha256:') || c.image.matches('@sha256:[0-9a-f]{64}$')))" $ref)
+  "expression" "size(variables.invalidReferences) == 0"
+  "messageExpression" "'container ' + variables.invalidReferences[0] + ' has no valid image reference; write registry/repository@sha256:<64 hex> [rule invalid-reference]'"
   "message" "every container needs a valid image reference, e.g. registry.example.com/team/app@sha256:<64 hex> [rule invalid-reference]") -}}
+{{- $allowed := join ", " $p.allowedRegistries -}}
 {{- $rules = append $rules (dict
-  "expression" (printf "variables.names.all(n, n.matches('%s'))" (include "glm-tts-image-policy.allowedRegistriesRegex" .))
-  "message" (printf "an image is not from an allowed registry; allowed: %s [rule registry]" (join ", " $p.allowedRegistries))) -}}
+  "expression" "size(variables.disallowedRegistries) == 0"
+  "messageExpression" (printf "'image ' + variables.disallowedRegistries[0] + ' is not from an allowed registry; push it to one of: %s [rule registry]'" $allowed)
+  "message" (printf "an image is not from an allowed registry; allowed: %s [rule registry]" $allowed)) -}}
 {{- if $p.deniedTags -}}
-{{- $tags := list -}}
-{{- range $p.deniedTags -}}
-{{- $tags = append $tags (include "glm-tts-image-policy.re2Quote" .) -}}
-{{- end -}}
 {{- $rules = append $rules (dict
-  "expression" (printf "variables.images.all(i, !i.matches('^[^@]*:(?:%s)(?:@|$)'))" (join "|" $tags))
+  "expression" "size(variables.deniedTags) == 0"
+  "messageExpression" (printf "'image ' + variables.deniedTags[0] + ' uses a denied tag (%s); use an immutable tag and pin by digest [rule denied-tag]'" (join ", " $p.deniedTags))
   "message" (printf "an image uses a denied tag (%s); use an immutable tag and pin by digest [rule denied-tag]" (join ", " $p.deniedTags))) -}}
 {{- end -}}
 {{- if $p.denyUntagged -}}
 {{- $rules = append $rules (dict
-  "expression" "variables.images.all(i, i.contains('@') || i.matches(':[^/]*$'))"
+  "expression" "size(variables.untagged) == 0"
+  "messageExpression" "'image ' + variables.untagged[0] + ' has neither tag nor digest (the runtime would pull :latest); pin it by digest [rule untagged]'"
   "message" "an image has neither tag nor digest (the runtime would pull :latest); pin it by digest [rule untagged]") -}}
 {{- end -}}
 {{- if $p.requireDigest -}}
 {{- $rules = append $rules (dict
-  "expression" "variables.images.all(i, i.matches('@sha256:[0-9a-f]{64}$'))"
+  "expression" "size(variables.unpinned) == 0"
+  "messageExpression" "'image ' + variables.unpinned[0] + ' is not pinned by a sha256 digest; write it as name@sha256:<digest> [rule digest]'"
   "message" "an image is not pinned by a sha256 digest; write it as name@sha256:<digest> [rule digest]") -}}
 {{- end -}}
 {{- toYaml $rules -}}
