@@ -1,0 +1,56 @@
+"""The FastAPI application: routes, error handlers, middleware and the service they share."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+
+from fastapi import Depends, FastAPI
+
+from glm_tts_server import __version__
+from glm_tts_server.backends.base import Backend
+from glm_tts_server.config import Settings
+from glm_tts_server.server import errors
+from glm_tts_server.server.auth import require_api_key
+from glm_tts_server.server.batches import BatchManager
+from glm_tts_server.server.middleware import ServiceMiddleware
+from glm_tts_server.server.routes import admin, batch, health, tts, ui, voices
+from glm_tts_server.server.service import Service
+from glm_tts_server.server.speech import SpeechRunner
+
+
+def create_app(settings: Settings, backend: Backend | None = None) -> FastAPI:
+    """Build the app. `backend` overrides the configured one (it is still loaded and warmed).
+
+    The backend loads in the background once the app starts: `/healthz` answers at once,
+    `/readyz` turns 200 when the model is loaded and warmed up.
+    """
+    service = Service(settings, backend)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        service.start_loading()
+        try:
+            yield
+        finally:
+            service.lifecycle.begin_drain()
+            app.state.batches.stop()
+            service.close()
+
+    app = FastAPI(title="GLM-TTS", version=__version__, lifespan=lifespan,
+                  description="Text to speech with GLM-TTS: native and OpenAI-compatible APIs, "
+                              "reference voices, batch jobs.")
+    app.state.service = service
+    app.state.speech = SpeechRunner(service)
+    app.state.batches = BatchManager(service)
+    errors.install(app)
+    app.add_middleware(ServiceMiddleware, service=service)
+
+    api_key = [Depends(require_api_key)]
+    app.include_router(health.router)
+    app.include_router(tts.router, dependencies=api_key, tags=["speech"])
+    app.include_router(voices.router, dependencies=api_key)
+    app.include_router(batch.router, dependencies=api_key)
+    app.include_router(admin.router)
+    app.include_router(ui.router)
+    return app

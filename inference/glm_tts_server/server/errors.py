@@ -1,0 +1,58 @@
+"""Every error is `{"detail": "<what to fix>"}`: readable validation messages, no stack traces."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
+
+from glm_tts_server.server.models import ErrorResponse
+
+log = logging.getLogger(__name__)
+
+
+def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI entries for error codes, all with the one `ErrorResponse` body."""
+    return {code: {"model": ErrorResponse} for code in codes}
+
+
+def _describe(error: dict[str, Any]) -> str:
+    kind = error.get("type", "")
+    loc = [str(part) for part in error.get("loc", ()) if part not in ("body", "query", "path", "form")]
+    if kind == "json_invalid":
+        reason = (error.get("ctx") or {}).get("error", "syntax error")
+        return f"request body is not valid JSON ({reason}): send one JSON object"
+    if kind == "missing" and not loc:
+        return "request body is missing: send a JSON object"
+    if kind == "model_attributes_type" and not loc:
+        return "request body must be a JSON object with Content-Type: application/json"
+    msg = str(error.get("msg", "invalid value")).removeprefix("Value error, ")
+    if kind == "extra_forbidden":
+        msg = "unknown field: remove it or check its spelling"
+    return f"{'.'.join(loc)}: {msg}" if loc else msg
+
+
+async def _validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
+    detail = "; ".join(dict.fromkeys(_describe(e) for e in exc.errors()))
+    return JSONResponse({"detail": detail}, status_code=422)
+
+
+async def _http_error(_request: Request, exc: HTTPException) -> JSONResponse:
+    detail = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
+    return JSONResponse({"detail": detail}, status_code=exc.status_code, headers=exc.headers)
+
+
+async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    return JSONResponse({"detail": f"internal error ({type(exc).__name__}); see the server log"},
+                        status_code=500)
+
+
+def install(app: FastAPI) -> None:
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(HTTPException, _http_error)
+    app.add_exception_handler(Exception, _unexpected)

@@ -1,0 +1,76 @@
+"""`serve(settings)`: uvicorn with a drain that Kubernetes can rely on.
+
+On SIGTERM (or SIGINT) the pod must stop getting traffic before it stops answering: readiness
+flips to 503 at once and new work is refused with 503, while the listener stays open for the
+probes and in-flight requests finish. Only when they have (or `drain_timeout_s` has passed)
+does uvicorn close the listener and exit. A second signal exits at once.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from types import FrameType
+
+import uvicorn
+
+from glm_tts_server.config import Settings
+from glm_tts_server.server.app import create_app
+from glm_tts_server.server.service import Service
+
+log = logging.getLogger(__name__)
+
+EXIT_OK, EXIT_FAILED = 0, 1
+# uvicorn needs a moment after the drain to close connections and run the lifespan shutdown.
+_SHUTDOWN_RESERVE_S = 1.0
+
+
+class DrainingServer(uvicorn.Server):
+    def __init__(self, config: uvicorn.Config, service: Service, drain_timeout_s: float):
+        super().__init__(config)
+        self.service = service
+        self.drain_timeout_s = drain_timeout_s
+        self._draining = False
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        if self._draining:  # second signal: the operator insists
+            log.warning("second signal: exiting without waiting for in-flight requests")
+            super().handle_exit(sig, frame)
+            return
+        self._draining = True
+        self.service.lifecycle.begin_drain()
+        log.info("signal %d: draining (readiness 503, new work refused), up to %.0f s",
+                 sig, self.drain_timeout_s)
+        threading.Thread(target=self._drain, name="drain", daemon=True).start()
+
+    def _drain(self) -> None:
+        started = time.monotonic()
+        # Keep a reserve of the grace period for uvicorn's own shutdown.
+        budget = max(self.drain_timeout_s - _SHUTDOWN_RESERVE_S, 0.0)
+        idle = self.service.lifecycle.wait_idle(started + budget)
+        if not idle:
+            log.warning("drain timeout: %d request(s) still in flight", self.service.lifecycle.in_flight)
+        else:
+            log.info("drained in %.2f s", time.monotonic() - started)
+        self.config.timeout_graceful_shutdown = _SHUTDOWN_RESERVE_S
+        self.should_exit = True
+
+    def stop_now(self) -> None:
+        self.should_exit = True
+
+
+def serve(settings: Settings) -> int:
+    """Run the HTTP service until SIGTERM; 0 after a clean drain, 1 if the backend failed to load."""
+    app = create_app(settings)
+    service: Service = app.state.service
+    config = uvicorn.Config(app, host=settings.host, port=settings.port, log_level=settings.log_level,
+                            timeout_graceful_shutdown=int(max(settings.drain_timeout_s, 1)),
+                            proxy_headers=True, forwarded_allow_ips="*", server_header=False)
+    server = DrainingServer(config, service, settings.drain_timeout_s)
+    service.on_fatal = server.stop_now
+    server.run()
+    if service.lifecycle.phase.value == "failed":
+        log.error("exiting: %s", service.lifecycle.detail)
+        return EXIT_FAILED
+    return EXIT_OK

@@ -1,0 +1,184 @@
+"""Runs syntheses for the routes: admission, the bounded queue, timeouts, OOM, metrics, liveness.
+
+Routes validate input; this module turns a validated request into audio bytes (or a stream
+of them) and every backend failure into the right HTTP status:
+queue full → 429 + Retry-After, not ready → 503, out of memory → 503 after emptying the cache,
+timeout → 504, anything else → 500. Timeouts and failures count towards `/healthz`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import Future
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import numpy as np
+from fastapi import HTTPException
+
+from glm_tts_server.audio import encode, to_pcm16, wav_stream_header
+from glm_tts_server.backends.base import OutOfMemory, SynthesisOptions
+from glm_tts_server.server.service import Service
+from glm_tts_server.server.work_queue import QueueFull
+from glm_tts_server.synthesis import SENTENCE_GAP_S
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+_END = object()  # end-of-stream marker from the worker thread
+
+
+@dataclass(frozen=True)
+class SpeechResult:
+    body: bytes
+    duration_s: float
+    synthesis_s: float
+    sample_rate: int
+
+
+@dataclass(frozen=True)
+class SpeechJob:
+    text: str
+    options: SynthesisOptions
+    phoneme: bool
+    fmt: str
+    cleanup: Callable[[], None] | None = None  # runs once the work is over (inline prompt files)
+
+
+class SpeechRunner:
+    def __init__(self, service: Service):
+        self.service = service
+        self.timeout_s = service.settings.request_timeout_s
+
+    def check_ready(self) -> None:
+        lifecycle = self.service.lifecycle
+        if not lifecycle.ready:
+            self.service.metrics.rejected.labels("not_ready").inc()
+            raise HTTPException(503, f"not ready: {lifecycle.detail}", {"Retry-After": "5"})
+
+    # -- whole responses -------------------------------------------------------------------
+    async def synthesize(self, job: SpeechJob) -> SpeechResult:
+        synthesizer = self.service.synthesizer
+
+        def work() -> SpeechResult:
+            started = time.perf_counter()
+            audio = synthesizer.synthesize(job.text, job.options, phoneme=job.phoneme)
+            body = encode(audio, job.fmt)
+            return SpeechResult(body, audio.duration_s, time.perf_counter() - started, audio.sample_rate)
+
+        future = self._submit(work, job)
+        result = await self._await(future, self.timeout_s)
+        self._succeeded(result.duration_s, result.synthesis_s)
+        return result
+
+    # -- streams ---------------------------------------------------------------------------
+    async def stream(self, job: SpeechJob) -> AsyncIterator[bytes]:
+        """Audio as it is made: WAV header (or nothing, for pcm) then PCM sentence by sentence.
+
+        Waits for the first sentence before returning, so an early failure is still a proper
+        error status; a failure after that can only end the stream early (and is logged).
+        """
+        loop = asyncio.get_running_loop()
+        chunks: asyncio.Queue[Any] = asyncio.Queue()
+        stop = threading.Event()  # the client went away: stop after the current sentence
+        synthesizer = self.service.synthesizer
+        gap = to_pcm16(np.zeros(round(SENTENCE_GAP_S * synthesizer.sample_rate), dtype=np.float32))
+
+        def work() -> tuple[float, float]:
+            started, produced = time.perf_counter(), 0.0
+            try:
+                for audio in synthesizer.stream(job.text, job.options, phoneme=job.phoneme):
+                    if stop.is_set():
+                        break
+                    pcm = to_pcm16(audio.samples)
+                    loop.call_soon_threadsafe(chunks.put_nowait, gap + pcm if produced else pcm)
+                    produced += audio.duration_s + (SENTENCE_GAP_S if produced else 0.0)
+            finally:
+                loop.call_soon_threadsafe(chunks.put_nowait, _END)
+            return produced, time.perf_counter() - started
+
+        future = self._submit(work, job)
+        first = await self._next_chunk(chunks, future, stop)
+        if first is _END:  # nothing came out: report how the work ended
+            produced, elapsed = await self._await(future, self.timeout_s)
+            self._succeeded(produced, elapsed)
+            raise HTTPException(422, "text produced no audio: send words to speak")
+        header = wav_stream_header(synthesizer.sample_rate) if job.fmt == "wav" else b""
+        return self._relay(header + first, chunks, future, stop)
+
+    async def _next_chunk(self, chunks: asyncio.Queue[Any], future: Future, stop: threading.Event) -> Any:
+        try:
+            return await asyncio.wait_for(chunks.get(), self.timeout_s)
+        except TimeoutError:
+            stop.set()
+            raise self._failed(future, TimeoutError()) from None
+
+    async def _relay(self, first: bytes, chunks: asyncio.Queue[Any], future: Future,
+                     stop: threading.Event) -> AsyncIterator[bytes]:
+        try:
+            yield first
+            while (chunk := await self._next_chunk(chunks, future, stop)) is not _END:
+                yield chunk
+            produced, elapsed = await asyncio.wrap_future(future)
+            self._succeeded(produced, elapsed)
+        except HTTPException as exc:
+            log.warning("stream ended early: %s", exc.detail)
+        except Exception as exc:
+            self._failed(future, exc)
+            log.error("stream ended early: synthesis failed: %s", exc)
+        finally:
+            stop.set()
+
+    # -- shared ----------------------------------------------------------------------------
+    def _submit(self, work: Callable[[], T], job: SpeechJob) -> Future[T]:
+        try:
+            self.check_ready()
+            future = self.service.queue.submit(work)
+        except BaseException as exc:
+            if job.cleanup:
+                job.cleanup()
+            if isinstance(exc, QueueFull):
+                self.service.metrics.rejected.labels("queue_full").inc()
+                raise HTTPException(429, f"{exc}: the server is at capacity",
+                                    {"Retry-After": str(exc.retry_after_s)}) from None
+            raise
+        if job.cleanup:
+            cleanup = job.cleanup
+            future.add_done_callback(lambda _f: cleanup())
+        return future
+
+    async def _await(self, future: Future[T], timeout: float) -> T:
+        try:
+            return await asyncio.wait_for(asyncio.wrap_future(future), timeout)
+        except TimeoutError:
+            raise self._failed(future, TimeoutError()) from None
+        except Exception as exc:
+            raise self._failed(future, exc) from exc
+
+    def _succeeded(self, audio_s: float, synthesis_s: float) -> None:
+        self.service.lifecycle.record_success()
+        self.service.metrics.observe_synthesis(audio_s, synthesis_s)
+
+    def _failed(self, future: Future, exc: BaseException) -> HTTPException:
+        """Count a failed synthesis and say what the client gets for it."""
+        metrics, lifecycle = self.service.metrics, self.service.lifecycle
+        lifecycle.record_failure()
+        if isinstance(exc, TimeoutError):
+            future.cancel()  # only helps while it is still queued; a running synthesis finishes
+            metrics.synthesis_failures.labels("timeout").inc()
+            return HTTPException(504, f"synthesis took longer than {self.timeout_s:g} s: send shorter "
+                                      "text, or raise GLMTTS_REQUEST_TIMEOUT_S")
+        if isinstance(exc, OutOfMemory):
+            metrics.synthesis_failures.labels("out_of_memory").inc()
+            metrics.oom.inc()
+            freed = self.service.backend.empty_cache()
+            metrics.freed_bytes.inc(freed)
+            log.warning("out of accelerator memory (%s); emptied the cache, %d bytes freed", exc, freed)
+            return HTTPException(503, "the GPU ran out of memory for this request: retry shortly, or send "
+                                      "shorter text", {"Retry-After": "2"})
+        metrics.synthesis_failures.labels("error").inc()
+        log.error("synthesis failed", exc_info=exc)
+        return HTTPException(500, f"synthesis failed ({type(exc).__name__}: {exc})")
