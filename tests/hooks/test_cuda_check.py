@@ -13,7 +13,7 @@ import pytest
 from glm_tts_hooks.cuda_check import floors, numerics
 from glm_tts_hooks.cuda_check.diagnosis import no_gpu_causes
 
-from hooks.conftest import check, run_command
+from hooks.cli_runner import check, run_command
 
 CLI = [sys.executable, "-c", "import sys; from glm_tts_hooks.cli import main; sys.exit(main())"]
 

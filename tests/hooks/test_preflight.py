@@ -25,7 +25,7 @@ from harness.kmock_cluster import (
     storage_class,
 )
 
-from hooks.conftest import check, run_command
+from hooks.cli_runner import check, run_command
 
 NS = "glm-tts"
 GPU_RELEASE = [
