@@ -432,3 +432,68 @@ def test_chart_yaml_passes_chart_testing_schema():
     assert chart["kubeVersion"] == ">=1.29.0-0"
     assert chart["maintainers"]
     assert any(k.startswith("artifacthub.io/") for k in chart["annotations"])
+
+
+# --- toggles -----------------------------------------------------------------------------------------
+
+
+def test_external_issuer_replaces_the_chart_ca_chain():
+    issuer = {"name": "corp-ca", "kind": "ClusterIssuer", "group": "cert-manager.io"}
+    objects = render({"tls": {"certManager": {"enabled": True, "issuerRef": issuer}}})
+    assert not find(objects, "Issuer")
+    (serving,) = find(objects, "Certificate")
+    assert serving["spec"]["issuerRef"] == issuer
+    validate_all(objects)
+
+
+@pytest.mark.parametrize(
+    ("values", "absent"),
+    [
+        ({"networkPolicy": {"enabled": False}}, "NetworkPolicy"),
+        ({"webhook": {"pdb": {"create": False}}}, "PodDisruptionBudget"),
+        ({"webhook": {"serviceAccount": {"create": False, "name": "existing"}}}, "ServiceAccount"),
+    ],
+    ids=["no-networkpolicy", "no-pdb", "existing-serviceaccount"],
+)
+def test_optional_objects_can_be_turned_off(values, absent):
+    objects = render(values)
+    assert not find(objects, absent)
+    assert find(render(), absent)
+    if absent == "ServiceAccount":
+        pod = only(objects, "Deployment")["spec"]["template"]["spec"]
+        assert (
+            pod["serviceAccountName"] == "existing" and pod["automountServiceAccountToken"] is False
+        )
+
+
+def test_sync_wave_annotations_can_be_turned_off():
+    for obj in render({"argocd": {"syncWaves": {"enabled": False}}}):
+        assert "argocd.argoproj.io/sync-wave" not in obj["metadata"].get("annotations", {}), obj[
+            "kind"
+        ]
+
+
+def test_image_tag_defaults_to_app_version_and_digest_pins():
+    chart = yaml.safe_load((CHART / "Chart.yaml").read_text())
+    (container,) = only(render(), "Deployment")["spec"]["template"]["spec"]["containers"]
+    assert container["image"] == f"registry.example.com/glm-tts/glm-tts-hooks:{chart['appVersion']}"
+    digest = "sha256:" + "1" * 64
+    pinned = only(render({"webhook": {"image": {"digest": digest}}}), "Deployment")
+    assert pinned["spec"]["template"]["spec"]["containers"][0]["image"].endswith("@" + digest)
+
+
+def test_audit_mode_binding_warns_and_audits():
+    objects = render({"engine": "validatingAdmissionPolicy", "policy": {"mode": "audit"}})
+    binding = only(objects, "ValidatingAdmissionPolicyBinding")
+    assert binding["spec"]["validationActions"] == ["Warn", "Audit"]
+    enforce = only(render(profile="vap"), "ValidatingAdmissionPolicyBinding")
+    assert enforce["spec"]["validationActions"] == ["Deny"]
+    vap = only(render(profile="vap"), "ValidatingAdmissionPolicy")
+    assert vap["spec"]["failurePolicy"] == "Fail"
+    assert vap["spec"]["matchConstraints"]["matchPolicy"] == "Equivalent"
+    covered = {}
+    for rule in vap["spec"]["matchConstraints"]["resourceRules"]:
+        assert rule["operations"] == ["CREATE", "UPDATE"]
+        for group in rule["apiGroups"]:
+            covered.setdefault(group, set()).update(rule["resources"])
+    assert covered == WORKLOAD_RESOURCES
