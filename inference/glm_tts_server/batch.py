@@ -17,6 +17,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -213,9 +214,16 @@ def run_batch(
         else:
             with ProcessPoolExecutor(max_workers=min(workers, len(items)), mp_context=_worker_context(),
                                      initializer=_init_worker, initargs=(synthesizer_or_factory,)) as pool:
-                futures = [pool.submit(_worker_item, item, out) for item in items]
+                futures = {pool.submit(_worker_item, item, out): item for item in items}
                 for future in as_completed(futures):
-                    results.append(future.result())
+                    try:
+                        results.append(future.result())
+                    except BrokenProcessPool as exc:
+                        # A worker died (crash, OOM kill, backend failed to load): the lines it
+                        # and its pool still held fail; the manifest is still written.
+                        item = futures[future]
+                        results.append({"line": item.line, "uttid": item.uttid, "status": "failed",
+                                        "error": f"worker process died before finishing this line: {exc}"})
                     bar.advance(task)
     results.sort(key=lambda r: r["line"])
     ok = sum(r["status"] == "ok" for r in results)

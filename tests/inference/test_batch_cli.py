@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
 
 import numpy as np
 import pytest
 import soundfile as sf
 from glm_tts_server.audio import rms
+from glm_tts_server.backends.espeak import EspeakBackend
 from glm_tts_server.batch import parse_jsonl, run_batch
 from glm_tts_server.cli import main
 from glm_tts_server.config import load_settings
@@ -100,6 +102,29 @@ def test_run_batch_isolates_a_line_that_fails_during_synthesis(tmp_path):
     assert [i["status"] for i in manifest["items"]] == ["ok", "failed"]
     assert "InvalidText" in manifest["items"][1]["error"]
     assert (tmp_path / "out" / "ok.wav").exists() and not (tmp_path / "out" / "long.wav").exists()
+
+
+class CrashingBackend(EspeakBackend):
+    """eSpeak, except that the worker process dies on the word "crash" (a segfault or OOM kill)."""
+
+    def __init__(self, settings):
+        super().__init__(settings.sample_rate)
+
+    def synthesize(self, segments, options):
+        if any("crash" in seg.text for seg in segments):
+            os._exit(3)
+        return super().synthesize(segments, options)
+
+
+def test_a_dying_worker_fails_lines_not_the_batch(tmp_path, monkeypatch):
+    monkeypatch.setenv("GLMTTS_BACKEND", f"{__name__}:CrashingBackend")
+    path = tmp_path / "in.jsonl"
+    path.write_text('{"uttid": "a", "syn_text": "fine"}\n{"uttid": "b", "syn_text": "crash now"}\n')
+    out = tmp_path / "out"
+    assert main(["batch", str(path), "-o", str(out), "--workers", "2", "--no-progress"]) == 1
+    manifest = json.loads((out / "manifest.json").read_text())
+    crashed = next(item for item in manifest["items"] if item["uttid"] == "b")
+    assert crashed["status"] == "failed" and "worker process died" in crashed["error"]
 
 
 def test_cli_batch_all_good_exits_zero(tmp_path, capsys):
