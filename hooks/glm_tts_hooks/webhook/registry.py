@@ -11,6 +11,7 @@ import base64
 import hashlib
 import json
 import re
+import ssl
 import threading
 import time
 from collections import OrderedDict
@@ -153,6 +154,9 @@ class RegistryClient:
         self._credentials = credentials or Credentials.empty()
         self.insecure_registries = insecure_registries
         self._client = httpx.Client(
+            # The system trust store (plus SSL_CERT_FILE / SSL_CERT_DIR), so a private registry's
+            # CA is trusted the way the nodes trust it, by adding it to the image or mounting it.
+            verify=ssl.create_default_context(),
             limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
             follow_redirects=True,  # blobs are often served from a redirect to object storage
             headers={"User-Agent": "glm-tts-hooks-webhook"},
