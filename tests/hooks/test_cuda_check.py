@@ -7,6 +7,7 @@ import math
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -166,3 +167,21 @@ def test_cuda_check_on_a_real_gpu() -> None:
     assert rc == 0, report
     assert check(report, "gpu0-matmul-float32")["status"] == "pass"
     assert any(key.endswith("_tflops") for key in report["summary"])
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "NVRM version: NVIDIA UNIX x86_64 Kernel Module  550.127.05  Tue Oct  8 03:22:07 UTC 2024\n",
+        "NVRM version: NVIDIA UNIX Open Kernel Module for x86_64  550.127.05  Release Build\n",
+    ],
+)
+def test_kernel_driver_version_from_proc(text: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from glm_tts_hooks.cuda_check import probe
+
+    version_file = tmp_path / "version"
+    version_file.write_text(text + "GCC version:  gcc version 12.3.0\n")
+    monkeypatch.setattr(probe, "DRIVER_VERSION_FILE", version_file)
+    assert probe.kernel_driver_version() == "550.127.05"
+    monkeypatch.setattr(probe, "DRIVER_VERSION_FILE", tmp_path / "absent")
+    assert probe.kernel_driver_version() is None

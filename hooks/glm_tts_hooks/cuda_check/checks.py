@@ -124,6 +124,7 @@ def _check_device(report: Report, torch: Any, device: probe.Device, args: argpar
     for result in (fp32, lowp):
         detail = (
             f"{result.dtype} {result.size}^3: relative error {result.error:.2e} (bound {result.bound:.1e})"
+            + ("; TF32 off: full fp32" if result.dtype == "float32" else "")
         )
         if result.correct:
             report.add(f"{tag}-matmul-{result.dtype.split()[0]}", Status.PASS, detail)
