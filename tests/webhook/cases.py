@@ -51,8 +51,16 @@ POLICIES = {
     "tags": {"mode": "enforce", **_BASE, "requireDigest": False},
 }
 
-WORKLOAD_KINDS = ("Pod", "Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "ReplicationController",
-                  "Job", "CronJob")
+WORKLOAD_KINDS = (
+    "Pod",
+    "Deployment",
+    "StatefulSet",
+    "DaemonSet",
+    "ReplicaSet",
+    "ReplicationController",
+    "Job",
+    "CronJob",
+)
 
 
 def _case(case_id: str, images: dict, allowed: bool, rule: str | None, **extra) -> dict:
@@ -81,11 +89,16 @@ CASES: list[dict] = [
     _case("allowed-registry-digest", _c(f"{OURS}/server@{D1}"), True, None),
     _case("allowed-registry-tag-and-digest", _c(f"{OURS}/server:1.2.0@{D1}"), True, None),
     _case("registry-not-allowed", _c(f"ghcr.io/evil/server@{D1}"), False, "registry"),
-    _case("registry-prefix-path-boundary", _c(f"registry.example.com/glm-tts-evil/server@{D1}"), False,
-          "registry"),
+    _case(
+        "registry-prefix-path-boundary",
+        _c(f"registry.example.com/glm-tts-evil/server@{D1}"),
+        False,
+        "registry",
+    ),
     _case("registry-prefix-exact-repository", _c(f"registry.example.com/glm-tts@{D1}"), True, None),
-    _case("registry-host-lookalike", _c(f"registry.example.com.evil.io/glm-tts/server@{D1}"), False,
-          "registry"),
+    _case(
+        "registry-host-lookalike", _c(f"registry.example.com.evil.io/glm-tts/server@{D1}"), False, "registry"
+    ),
     _case("registry-bare-host-admits-all-paths", _c(f"quay.io/any/team/image@{D1}"), True, None),
     _case("registry-host-case-insensitive", _c(f"Registry.Example.com/glm-tts/server@{D1}"), True, None),
     _case("registry-port-allowed", _c(f"localhost:5000/glm-tts/server@{D1}"), True, None),
@@ -100,8 +113,12 @@ CASES: list[dict] = [
     # --- digest pinning -------------------------------------------------------------------------
     _case("digest-missing-tag-only", _c(f"{OURS}/server:1.2.0"), False, "digest"),
     _case("digest-malformed-short", _c(f"{OURS}/server@sha256:abc123"), False, "invalid-reference"),
-    _case("digest-malformed-uppercase", _c(f"{OURS}/server@{D1.upper().replace('SHA256', 'sha256')}"), False,
-          "invalid-reference"),
+    _case(
+        "digest-malformed-uppercase",
+        _c(f"{OURS}/server@{D1.upper().replace('SHA256', 'sha256')}"),
+        False,
+        "invalid-reference",
+    ),
     _case("digest-wrong-algorithm", _c(f"{OURS}/server@sha512:{'ab' * 64}"), False, "digest"),
     _case("digest-empty-image", _c(""), False, "invalid-reference"),
     # A Deployment may leave image unset (for tools to fill in); such a template is never admitted.
@@ -116,13 +133,28 @@ CASES: list[dict] = [
     _case("tags-policy-untagged", _c(f"{OURS}/server"), False, "untagged", policy="tags"),
     _case("tags-policy-denied-tag", _c(f"{OURS}/server:latest"), False, "denied-tag", policy="tags"),
     # --- every container kind -------------------------------------------------------------------
-    _case("init-container-denied",
-          {"containers": [f"{OURS}/server@{D1}"], "initContainers": [f"{OURS}/init:1.0"]}, False, "digest"),
-    _case("ephemeral-container-denied",
-          {"containers": [f"{OURS}/server@{D1}"], "ephemeralContainers": ["busybox"]}, False, "untagged"),
-    _case("all-container-kinds-allowed",
-          {"containers": [f"{OURS}/server@{D1}", f"quay.io/sidecar/proxy@{D3}"],
-           "initContainers": [f"{OURS}/hooks@{D2}"], "ephemeralContainers": [f"nginx@{D2}"]}, True, None),
+    _case(
+        "init-container-denied",
+        {"containers": [f"{OURS}/server@{D1}"], "initContainers": [f"{OURS}/init:1.0"]},
+        False,
+        "digest",
+    ),
+    _case(
+        "ephemeral-container-denied",
+        {"containers": [f"{OURS}/server@{D1}"], "ephemeralContainers": ["busybox"]},
+        False,
+        "untagged",
+    ),
+    _case(
+        "all-container-kinds-allowed",
+        {
+            "containers": [f"{OURS}/server@{D1}", f"quay.io/sidecar/proxy@{D3}"],
+            "initContainers": [f"{OURS}/hooks@{D2}"],
+            "ephemeralContainers": [f"nginx@{D2}"],
+        },
+        True,
+        None,
+    ),
     _case("second-container-denied", _c(f"{OURS}/server@{D1}", "ghcr.io/x/y:1"), False, "registry"),
     # --- every workload kind --------------------------------------------------------------------
     *[
@@ -130,50 +162,115 @@ CASES: list[dict] = [
         for kind in WORKLOAD_KINDS[1:]
     ],
     *[
-        _case(f"workload-{kind.lower()}-allowed",
-              {"containers": [f"{OURS}/server@{D1}"], "initContainers": [f"{OURS}/hooks@{D2}"]}, True, None,
-              kind=kind)
+        _case(
+            f"workload-{kind.lower()}-allowed",
+            {"containers": [f"{OURS}/server@{D1}"], "initContainers": [f"{OURS}/hooks@{D2}"]},
+            True,
+            None,
+            kind=kind,
+        )
         for kind in ("Deployment", "CronJob")
     ],
     # --- namespaces and modes -------------------------------------------------------------------
     _case("exempt-namespace", _c("ghcr.io/anything:latest"), True, None, namespace="kube-system"),
     _case("namespace-not-exempt", _c("ghcr.io/anything:latest"), False, "registry", namespace="kube-public"),
-    _case("audit-mode-admits-with-warning", _c("ghcr.io/evil/server:latest"), True, "registry",
-          policy="audit"),
+    _case(
+        "audit-mode-admits-with-warning", _c("ghcr.io/evil/server:latest"), True, "registry", policy="audit"
+    ),
     _case("audit-mode-clean", _c(f"{OURS}/server@{D1}"), True, None, policy="audit"),
     # --- ImageReview v1alpha1 (kube-apiserver ImagePolicyWebhook) --------------------------------
-    _case("imagereview-allowed", _c(f"{OURS}/server@{D1}", f"nginx@{D2}"), True, None, api="ImageReview",
-          kind=None),
-    _case("imagereview-denied-tag", _c(f"{OURS}/server:latest"), False, "denied-tag", api="ImageReview",
-          kind=None),
-    _case("imagereview-denied-registry", _c(f"{OURS}/server@{D1}", f"ghcr.io/x/y@{D1}"), False, "registry",
-          api="ImageReview", kind=None),
-    _case("imagereview-exempt-namespace", _c("ghcr.io/x/y:latest"), True, None, api="ImageReview", kind=None,
-          namespace="kube-system"),
-    _case("imagereview-audit", _c("ghcr.io/x/y:latest"), True, "registry", api="ImageReview", kind=None,
-          policy="audit"),
+    _case(
+        "imagereview-allowed",
+        _c(f"{OURS}/server@{D1}", f"nginx@{D2}"),
+        True,
+        None,
+        api="ImageReview",
+        kind=None,
+    ),
+    _case(
+        "imagereview-denied-tag",
+        _c(f"{OURS}/server:latest"),
+        False,
+        "denied-tag",
+        api="ImageReview",
+        kind=None,
+    ),
+    _case(
+        "imagereview-denied-registry",
+        _c(f"{OURS}/server@{D1}", f"ghcr.io/x/y@{D1}"),
+        False,
+        "registry",
+        api="ImageReview",
+        kind=None,
+    ),
+    _case(
+        "imagereview-exempt-namespace",
+        _c("ghcr.io/x/y:latest"),
+        True,
+        None,
+        api="ImageReview",
+        kind=None,
+        namespace="kube-system",
+    ),
+    _case(
+        "imagereview-audit",
+        _c("ghcr.io/x/y:latest"),
+        True,
+        "registry",
+        api="ImageReview",
+        kind=None,
+        policy="audit",
+    ),
     # --- malformed requests (HTTP level; object engines skip these) ----------------------------
     _case("malformed-json", _c(), False, None, http_status=400, body="not-json"),
-    _case("wrong-api-version", _c(f"{OURS}/server@{D1}"), False, None, http_status=400,
-          body="wrong-api-version"),
+    _case(
+        "wrong-api-version", _c(f"{OURS}/server@{D1}"), False, None, http_status=400, body="wrong-api-version"
+    ),
     _case("wrong-kind", _c(f"{OURS}/server@{D1}"), False, None, http_status=400, body="wrong-kind"),
     _case("missing-request", _c(), False, None, http_status=400, body="missing-request"),
     _case("missing-uid", _c(f"{OURS}/server@{D1}"), False, None, http_status=400, body="missing-uid"),
     _case("containers-not-a-list", _c(), False, None, http_status=400, body="containers-not-a-list"),
     _case("oversized-body", _c(), False, None, http_status=413, body="oversized"),
-    _case("imagereview-wrong-api-version", _c(f"{OURS}/server@{D1}"), False, None, api="ImageReview",
-          kind=None, http_status=400, body="wrong-api-version"),
-    _case("imagereview-missing-spec", _c(), False, None, api="ImageReview", kind=None, http_status=400,
-          body="missing-spec"),
+    _case(
+        "imagereview-wrong-api-version",
+        _c(f"{OURS}/server@{D1}"),
+        False,
+        None,
+        api="ImageReview",
+        kind=None,
+        http_status=400,
+        body="wrong-api-version",
+    ),
+    _case(
+        "imagereview-missing-spec",
+        _c(),
+        False,
+        None,
+        api="ImageReview",
+        kind=None,
+        http_status=400,
+        body="missing-spec",
+    ),
     # --- signatures (need the registry fixture) -------------------------------------------------
     _case("signed-image", _c("{registry}/glm-tts/server@{signed}"), True, None, needs_signatures=True),
-    _case("unsigned-image", _c("{registry}/glm-tts/server@{unsigned}"), False, "signature",
-          needs_signatures=True),
-    _case("signed-init-unsigned-ephemeral",
-          {"containers": ["{registry}/glm-tts/server@{signed}"],
-           "initContainers": ["{registry}/glm-tts/server@{signed}"],
-           "ephemeralContainers": ["{registry}/glm-tts/server@{unsigned}"]}, False, "signature",
-          needs_signatures=True),
+    _case(
+        "unsigned-image",
+        _c("{registry}/glm-tts/server@{unsigned}"),
+        False,
+        "signature",
+        needs_signatures=True,
+    ),
+    _case(
+        "signed-init-unsigned-ephemeral",
+        {
+            "containers": ["{registry}/glm-tts/server@{signed}"],
+            "initContainers": ["{registry}/glm-tts/server@{signed}"],
+            "ephemeralContainers": ["{registry}/glm-tts/server@{unsigned}"],
+        },
+        False,
+        "signature",
+        needs_signatures=True,
+    ),
 ]
 
 assert len({c["id"] for c in CASES}) == len(CASES), "case ids must be unique"
@@ -214,7 +311,10 @@ def workload_object(kind: str, images: dict, namespace: str, name: str = "glm-tt
     template = {"metadata": {"labels": {"app": name}}, "spec": pod_spec(images)}
     meta = {"name": name, "namespace": namespace}
     group_version = {
-        "Pod": "v1", "ReplicationController": "v1", "Job": "batch/v1", "CronJob": "batch/v1",
+        "Pod": "v1",
+        "ReplicationController": "v1",
+        "Job": "batch/v1",
+        "CronJob": "batch/v1",
     }.get(kind, "apps/v1")
     obj: dict = {"apiVersion": group_version, "kind": kind, "metadata": meta}
     if kind == "Pod":
@@ -229,8 +329,13 @@ def workload_object(kind: str, images: dict, namespace: str, name: str = "glm-tt
 
 
 _RESOURCES = {
-    "Pod": "pods", "Deployment": "deployments", "StatefulSet": "statefulsets", "DaemonSet": "daemonsets",
-    "ReplicaSet": "replicasets", "ReplicationController": "replicationcontrollers", "Job": "jobs",
+    "Pod": "pods",
+    "Deployment": "deployments",
+    "StatefulSet": "statefulsets",
+    "DaemonSet": "daemonsets",
+    "ReplicaSet": "replicasets",
+    "ReplicationController": "replicationcontrollers",
+    "Job": "jobs",
     "CronJob": "cronjobs",
 }
 

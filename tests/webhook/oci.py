@@ -12,6 +12,7 @@ import gzip
 import hashlib
 import io
 import json
+import ssl
 import tarfile
 from collections.abc import Callable
 
@@ -42,8 +43,8 @@ def canonical(doc: dict) -> bytes:
 class OciPusher:
     """Pushes blobs and manifests with the distribution API (what `crane`/`cosign` do)."""
 
-    def __init__(self, base_url: str) -> None:
-        self.client = httpx.Client(base_url=base_url, timeout=10)
+    def __init__(self, base_url: str, verify: ssl.SSLContext | bool = True) -> None:
+        self.client = httpx.Client(base_url=base_url, timeout=10, verify=verify)
 
     def close(self) -> None:
         self.client.close()

@@ -28,10 +28,13 @@ def _free_port() -> int:
 
 
 class LocalRegistry:
-    def __init__(self, binary: str, workdir: Path, auth: dict | None = None) -> None:
+    def __init__(
+        self, binary: str, workdir: Path, auth: dict | None = None, tls: tuple[Path, Path] | None = None
+    ) -> None:
         self.binary = binary
         self.workdir = workdir
         self.auth = auth  # the registry's `auth:` config section, e.g. {"silly": {...}}
+        self.tls = tls  # (certificate, key): serve HTTPS instead of plain HTTP
         self.port = 0
         self.process: subprocess.Popen[bytes] | None = None
 
@@ -41,7 +44,7 @@ class LocalRegistry:
 
     @property
     def url(self) -> str:
-        return f"http://{self.host}"
+        return f"{'https' if self.tls else 'http'}://{self.host}"
 
     def start(self) -> None:
         # A free port can be taken between probe and bind: retry with another.
@@ -59,6 +62,8 @@ class LocalRegistry:
             }
             if self.auth:
                 settings["auth"] = self.auth
+            if self.tls:
+                settings["http"]["tls"] = {"certificate": str(self.tls[0]), "key": str(self.tls[1])}
             config.write_text(yaml.safe_dump(settings))
             log = (self.workdir / "registry.log").open("ab")
             self.process = subprocess.Popen([self.binary, "serve", str(config)], stdout=log, stderr=log)
@@ -75,7 +80,7 @@ class LocalRegistry:
                 return False
             try:
                 # 401: up, and asking for credentials (a registry configured with auth)
-                if httpx.get(f"{self.url}/v2/", timeout=1).status_code in (200, 401):
+                if httpx.get(f"{self.url}/v2/", timeout=1, verify=False).status_code in (200, 401):  # noqa: S501 - readiness probe only
                     return True
             except httpx.TransportError:
                 pass

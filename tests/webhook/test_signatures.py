@@ -401,3 +401,36 @@ def test_referrers_api_is_used_when_the_registry_offers_it(signed, start_webhook
         gateway.shutdown()
         gateway.server_close()
         gateway.upstream_client.close()
+
+
+def test_https_registry_trusted_through_the_system_ca_store(
+    tmp_path, test_ca, ca_context, start_webhook, monkeypatch
+):
+    """The default (non-insecure) path: HTTPS to the registry, its CA trusted via SSL_CERT_FILE as
+    an operator would add a private CA. An untrusted certificate denies even with failOpen."""
+    cert, key_file = tmp_path / "registry.crt", tmp_path / "registry.key"
+    test_ca.issue(cert, key_file)
+    workdir = tmp_path / "registry"
+    workdir.mkdir()
+    registry = LocalRegistry(oci_registry_binary(), workdir, tls=(cert, key_file))
+    registry.start()
+    try:
+        key = ec.generate_private_key(ec.SECP256R1())
+        pusher = oci.OciPusher(registry.url, verify=ca_context)
+        digest, _ = pusher.image(REPO, "tls")
+        oci.sign_sig_tag(pusher, REPO, f"{registry.host}/{REPO}", digest, key)
+        pusher.close()
+        image = f"{registry.host}/{REPO}@{digest}"
+        secure = signature_policy(registry.host, key, failOpen=True, insecureRegistries=[])
+
+        _, untrusting = start_webhook(secure)
+        answer = untrusting.post("/validate", json=pod_review(image)).json()["response"]
+        assert answer["allowed"] is False and "certificate not trusted" in answer["status"]["message"]
+
+        ca_file = tmp_path / "ca.pem"
+        ca_file.write_bytes(test_ca.pem())
+        monkeypatch.setenv("SSL_CERT_FILE", str(ca_file))
+        _, trusting = start_webhook(secure)
+        assert trusting.post("/validate", json=pod_review(image)).json()["response"]["allowed"] is True
+    finally:
+        registry.stop()

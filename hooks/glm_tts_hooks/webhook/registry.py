@@ -139,6 +139,15 @@ def _auth_key(host: str) -> str:
     return host.split("/", 1)[0].lower()
 
 
+def _is_certificate_failure(exc: BaseException) -> bool:
+    cause: BaseException | None = exc
+    while cause is not None:
+        if isinstance(cause, ssl.SSLCertVerificationError):
+            return True
+        cause = cause.__cause__ or cause.__context__
+    return False
+
+
 _CHALLENGE_PARAM = re.compile(r'(\w+)="([^"]*)"')
 
 
@@ -294,6 +303,9 @@ class RegistryClient:
                 f"{registry}: no answer within the {deadline.seconds:g}s registry deadline"
             ) from None
         except httpx.TransportError as exc:
+            if _is_certificate_failure(exc):
+                # Not an outage: an untrusted certificate must deny even with failOpen.
+                raise RegistryError(f"{registry}: TLS certificate not trusted ({exc})") from None
             raise RegistryUnavailable(f"{registry}: cannot connect ({exc or type(exc).__name__})") from None
 
     # --- auth ---------------------------------------------------------------------------------
