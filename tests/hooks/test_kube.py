@@ -1,0 +1,49 @@
+"""Client construction: service account in a pod, kubeconfig elsewhere, clear errors otherwise."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from glm_tts_hooks import kube
+from kubernetes.config import incluster_config
+
+
+@pytest.fixture
+def pod_service_account(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """What the kubelet mounts into a pod, in a temporary folder."""
+    token, ca = tmp_path / "token", tmp_path / "ca.crt"
+    token.write_text("sa-token-123")
+    ca.write_text("-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n")
+    monkeypatch.setattr(kube, "SERVICE_ACCOUNT_TOKEN", token)
+    monkeypatch.setattr(incluster_config, "SERVICE_TOKEN_FILENAME", str(token))
+    monkeypatch.setattr(incluster_config, "SERVICE_CERT_FILENAME", str(ca))
+    monkeypatch.setenv("KUBERNETES_SERVICE_HOST", "10.96.0.1")
+    monkeypatch.setenv("KUBERNETES_SERVICE_PORT", "443")
+    return token
+
+
+def test_in_a_pod_the_service_account_is_used(pod_service_account: Path) -> None:
+    with kube.load_api_client() as api:
+        configuration = api.configuration
+        assert configuration.host == "https://10.96.0.1:443"
+        assert configuration.auth_settings()["BearerToken"]["value"].lower() == "bearer sa-token-123"
+        assert configuration.retries.read == 0  # a timed-out read is not silently repeated
+
+
+def test_an_explicit_kubeconfig_wins_over_the_service_account(
+    pod_service_account: Path, tmp_path: Path
+) -> None:
+    from harness.kmock_cluster import running_cluster
+
+    with running_cluster() as cluster:
+        path = cluster.write_kubeconfig(tmp_path / "kubeconfig")
+        with kube.load_api_client(str(path)) as api:
+            assert api.configuration.host == cluster.url
+
+
+def test_missing_kubeconfig_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
+    monkeypatch.setenv("KUBECONFIG", str(tmp_path / "absent"))
+    with pytest.raises(kube.KubeError, match=r"no usable cluster configuration .*pass --kubeconfig PATH"):
+        kube.load_api_client()
