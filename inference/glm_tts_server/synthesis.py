@@ -1,7 +1,10 @@
 """Text in, audio out, above any backend: validation, planning, G2P overrides, streaming.
 
-The HTTP server and the CLI both call `Synthesizer`; a backend only ever sees one sentence
-group of single-language segments at a time.
+The HTTP server and the CLI both call `Synthesizer`. A backend sees one sentence group of
+single-language segments per call, except that a backend declaring `long_text_context`
+(glmtts) gets a whole non-streamed request at once. Backend capability flags, all optional:
+`handles_g2p` (applies the G2P dictionary itself), `supports_speed` (default True),
+`long_text_context` (default False).
 """
 
 from __future__ import annotations
