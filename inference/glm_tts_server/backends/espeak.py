@@ -100,7 +100,12 @@ class EspeakBackend:
 
     def load(self) -> None:
         with _LIB_LOCK:
-            _, self._native_rate, _ = _open_library()
+            lib, self._native_rate, _ = _open_library()
+            for voice in VOICES.values():  # fail at startup, not on the first request
+                if lib.espeak_SetVoiceByName(voice.encode()) != _EE_OK:
+                    self._native_rate = 0
+                    raise BackendUnavailable(f"espeak backend: voice {voice!r} is missing from the "
+                                             "eSpeak NG data shipped with espeakng-loader")
         log.info("espeak backend ready (native %d Hz, output %d Hz)", self._native_rate, self.sample_rate)
 
     def warmup(self) -> None:
