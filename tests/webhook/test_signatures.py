@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import re
 import socket
 import threading
@@ -327,6 +328,19 @@ def test_bearer_token_auth_from_dockerconfigjson(tmp_path: Path, start_webhook):
         _, anonymous = start_webhook(signature_policy(registry.host, key, cacheTTLSeconds=0))
         answer = anonymous.post("/validate", json=pod_review(image)).json()["response"]
         assert answer["allowed"] is False and "token service refused" in answer["status"]["message"]
+
+        # A rotated pull Secret: wrong password first, then the file is updated in place.
+        rotating = tmp_path / "rotating.json"
+        rotating.write_text(json.dumps({"auths": {registry.host: {"username": "robot", "password": "old"}}}))
+        _, rotated = start_webhook(
+            signature_policy(registry.host, key, cacheTTLSeconds=0), registry_auth=rotating
+        )
+        assert rotated.post("/validate", json=pod_review(image)).json()["response"]["allowed"] is False
+        rotating.write_text(
+            json.dumps({"auths": {registry.host: {"username": "robot", "password": "s3cret"}}})
+        )
+        os.utime(rotating, ns=(1, time.time_ns() + 10**9))
+        assert rotated.post("/validate", json=pod_review(image)).json()["response"]["allowed"] is True
     finally:
         registry.stop()
         tokens.shutdown()

@@ -20,6 +20,7 @@ import yaml
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat, load_pem_public_key
 
+from glm_tts_hooks.webhook.files import file_stamp
 from glm_tts_hooks.webhook.reference import InvalidReference, RegistryPrefix, parse_reference
 
 log = logging.getLogger(__name__)
@@ -314,15 +315,6 @@ def load_policy(path: str | os.PathLike[str]) -> Policy:
         raise PolicyError(f"{path}: {exc}") from None
 
 
-def _fingerprint(path: str) -> tuple[int, int, int] | None:
-    # stat() follows the ..data symlink a ConfigMap volume swaps on update, so the target changes.
-    try:
-        st = os.stat(path)
-    except OSError:
-        return None
-    return (st.st_ino, st.st_mtime_ns, st.st_size)
-
-
 class PolicyStore:
     """The current policy, reloaded when the file changes; a bad file keeps the last good policy."""
 
@@ -330,7 +322,7 @@ class PolicyStore:
         self._path = path
         self._lock = threading.Lock()
         self._on_reload = on_reload or (lambda ok, error: None)
-        self._stamp = _fingerprint(path)
+        self._stamp = file_stamp(path)
         self._policy = load_policy(path)  # startup: let PolicyError propagate (exit 2)
         self.last_error: str | None = None
 
@@ -340,7 +332,7 @@ class PolicyStore:
 
     def current(self) -> Policy:
         """The policy in force; stats the file (microseconds) and reloads if it changed."""
-        stamp = _fingerprint(self._path)
+        stamp = file_stamp(self._path)
         if stamp == self._stamp:
             return self._policy
         with self._lock:

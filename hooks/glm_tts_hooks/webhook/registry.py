@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import logging
 import re
 import ssl
 import threading
@@ -20,7 +21,10 @@ from typing import Any
 
 import httpx
 
+from glm_tts_hooks.webhook.files import file_stamp
 from glm_tts_hooks.webhook.reference import DEFAULT_REGISTRY
+
+log = logging.getLogger(__name__)
 
 MANIFEST_MEDIA_TYPES = (
     "application/vnd.oci.image.manifest.v1+json",
@@ -131,6 +135,30 @@ class Credentials:
         return self._auths.get(registry)
 
 
+class CredentialsFile:
+    """Credentials from a dockerconfigjson file, re-read when it changes (a rotated pull Secret
+    updates its volume in place); a broken update keeps the previous logins."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._lock = threading.Lock()
+        self._stamp = file_stamp(path)
+        self._current = Credentials.load(path)  # startup: let the ValueError propagate
+
+    def lookup(self, registry: str) -> tuple[str, str] | None:
+        stamp = file_stamp(self.path)
+        if stamp != self._stamp and stamp is not None:
+            with self._lock:
+                if stamp != self._stamp:
+                    self._stamp = stamp
+                    try:
+                        self._current = Credentials.load(self.path)
+                        log.info("registry credentials reloaded from %s", self.path)
+                    except ValueError as exc:
+                        log.error("registry credentials reload failed, keeping the previous ones: %s", exc)
+        return self._current.lookup(registry)
+
+
 def _auth_key(host: str) -> str:
     """Normalise a dockerconfigjson key (may be a URL) to host[:port]."""
     if host in DOCKER_HUB_AUTH_KEYS:
@@ -156,7 +184,7 @@ class RegistryClient:
 
     def __init__(
         self,
-        credentials: Credentials | None = None,
+        credentials: Credentials | CredentialsFile | None = None,
         insecure_registries: frozenset[str] = frozenset(),
         max_connections: int = 64,
     ) -> None:

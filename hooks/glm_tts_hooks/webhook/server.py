@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import socket
 import ssl
 import threading
@@ -22,9 +21,10 @@ from typing import Any
 
 from glm_tts_hooks.webhook.admission import BadRequest, review_admission, review_images
 from glm_tts_hooks.webhook.decision import Decider, Decision
+from glm_tts_hooks.webhook.files import file_stamp
 from glm_tts_hooks.webhook.metrics import WebhookMetrics
 from glm_tts_hooks.webhook.policy import PolicyError, PolicyStore
-from glm_tts_hooks.webhook.registry import Credentials, RegistryClient
+from glm_tts_hooks.webhook.registry import Credentials, CredentialsFile, RegistryClient
 from glm_tts_hooks.webhook.signatures import SignatureVerifier
 
 log = logging.getLogger(__name__)
@@ -53,13 +53,6 @@ class ServerConfig:
     registry_auth_file: str | None = None
 
 
-def _stamp(*paths: str) -> tuple[tuple[int, int, int], ...] | None:
-    try:
-        return tuple((st.st_ino, st.st_mtime_ns, st.st_size) for st in map(os.stat, paths))
-    except OSError:
-        return None
-
-
 class ReloadingTLS:
     """The server SSLContext for the certificate files as they are now.
 
@@ -71,7 +64,7 @@ class ReloadingTLS:
     def __init__(self, cert_file: str, key_file: str, metrics: WebhookMetrics) -> None:
         self.cert_file, self.key_file, self._metrics = cert_file, key_file, metrics
         self._lock = threading.Lock()
-        self._stamp = _stamp(cert_file, key_file)
+        self._stamp = file_stamp(cert_file, key_file)
         self._context = self._build()  # startup: let the error propagate
 
     def _build(self) -> ssl.SSLContext:
@@ -82,7 +75,7 @@ class ReloadingTLS:
         return context
 
     def current(self) -> ssl.SSLContext:
-        stamp = _stamp(self.cert_file, self.key_file)
+        stamp = file_stamp(self.cert_file, self.key_file)
         if stamp == self._stamp or stamp is None:
             return self._context
         with self._lock:
@@ -296,7 +289,7 @@ class WebhookServer:
             ) from None
         try:
             credentials = (
-                Credentials.load(config.registry_auth_file)
+                CredentialsFile(config.registry_auth_file)
                 if config.registry_auth_file
                 else Credentials.empty()
             )
