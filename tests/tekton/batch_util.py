@@ -46,7 +46,7 @@ def sine_wav(seconds: float = 0.5, rate: int = 16000) -> bytes:
 
 
 def write_batch(workspace: Path, count: int, *, with_prompt: bool = False,
-                name: str = "batch.jsonl") -> list[str]:
+                name: str = "batch.jsonl", sentences: int = 1) -> list[str]:
     """An upstream-format batch file; returns the uttids in order."""
     lines, uttids = [], []
     if with_prompt:
@@ -55,7 +55,7 @@ def write_batch(workspace: Path, count: int, *, with_prompt: bool = False,
     for i in range(count):
         uttid = f"utt-{i:04d}"
         uttids.append(uttid)
-        text = f"{SENTENCES[i % len(SENTENCES)]} Line {i}."
+        text = " ".join(SENTENCES[(i + k) % len(SENTENCES)] for k in range(sentences)) + f" Line {i}."
         line: dict[str, Any] = {"uttid": uttid, "prompt_text": "", "prompt_speech": "", "syn_text": text}
         if with_prompt:
             line.update(prompt_text="A reference voice.", prompt_speech="prompts/ref.wav")
@@ -94,14 +94,20 @@ def gather(workspace: Path, tmp: Path, shards: list[str], *, input_name: str = "
                     results_dir=tmp / "gather-results")
 
 
-def run_batch(workspace: Path, tmp: Path, url: str, *, shards: int, concurrency: int = 4) -> dict[str, Any]:
-    """plan → synthesize every shard in parallel (what the matrix does) → gather."""
+def run_batch(workspace: Path, tmp: Path, url: str | list[str], *, shards: int,
+              concurrency: int = 4) -> dict[str, Any]:
+    """plan → synthesize every shard in parallel (what the matrix does) → gather.
+
+    With several URLs (service replicas), shard i talks to replica i mod n, the way a Service
+    spreads the shards' connections over its pods.
+    """
+    urls = [url] if isinstance(url, str) else list(url)
     planned = plan(workspace, tmp, shards=shards)
     assert planned.returncode == 0, planned.stderr
     shard_paths = planned.results["SHARDS"]
+    jobs = [(s, urls[i % len(urls)]) for i, s in enumerate(shard_paths)]
     with ThreadPoolExecutor(max_workers=len(shard_paths)) as pool:
-        runs = list(pool.map(lambda s: synthesize(workspace, tmp, s, url, concurrency=concurrency),
-                             shard_paths))
+        runs = list(pool.map(lambda j: synthesize(workspace, tmp, j[0], j[1], concurrency=concurrency), jobs))
     for run in runs:
         assert run.returncode == 0, run.stderr
     gathered = gather(workspace, tmp, shard_paths)

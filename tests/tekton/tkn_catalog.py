@@ -154,7 +154,8 @@ def run_step(
     script = step["script"]
     assert not VAR.search(script), "a script must not contain Tekton variables"
     shebang = interpreter(script)
-    tmp_script = results_dir.parent / f"step-{step['name']}.script"
+    # one file per run (parallel runs of the same step must not rewrite each other's script)
+    tmp_script = results_dir.parent / f"{results_dir.name}.{step['name']}.script"
     tmp_script.write_text(script)
     argv = [sys.executable, str(tmp_script)] if "python" in shebang else ["/bin/sh", str(tmp_script)]
     proc = subprocess.run(
