@@ -10,6 +10,7 @@ SelfSubjectAccessReview answers, and RBAC denials that refuse the requests thems
         cluster.add(gpu_node("gpu-1"), namespace_obj("glm-tts"))
         cluster.forbid("list", "nodes")                      # SSAR says no, and GET /api/v1/nodes is 403
         cluster.fail("list", "v1/pods", status=500)          # every pod list answers 500
+        cluster.fail("get", "/version/", status=403)         # plain paths work too
         cluster.delay("get", "node.k8s.io/v1/runtimeclasses", seconds=2)
         core = kubernetes.client.CoreV1Api(cluster.api_client())
         kubeconfig = cluster.write_kubeconfig(tmp_path / "kubeconfig")  # for subprocess CLI tests
@@ -86,6 +87,17 @@ _VERB_ACTIONS = {
     "update": kmock.action.UPDATE,
     "patch": kmock.action.UPDATE,
     "delete": kmock.action.DELETE,
+}
+
+
+_HTTP_METHODS = {
+    "list": "get",
+    "get": "get",
+    "watch": "get",
+    "create": "post",
+    "update": "put",
+    "patch": "patch",
+    "delete": "delete",
 }
 
 
@@ -251,9 +263,13 @@ class KmockCluster:
         self._in_loop(lambda: self._view(verb, resource, namespace).override << slow)
 
     def _view(self, verb: str, resource: str, namespace: str | None) -> Any:
-        """The requests an injection applies to, ranked above every earlier injection: in kmock,
-        `(view ** n).override` sorts by the override first, then by n (the later wins)."""
-        view = self.handler[_VERB_ACTIONS[verb], _kind_for_resource(resource).resource]
+        """The requests an injection applies to: a resource ("v1/nodes") or a plain path ("/version/"),
+        ranked above every earlier injection: in kmock, `(view ** n).override` sorts by the override
+        first, then by n (the later wins)."""
+        if resource.startswith("/"):
+            view = self.handler[f"{_HTTP_METHODS[verb]} {resource}"]
+        else:
+            view = self.handler[_VERB_ACTIONS[verb], _kind_for_resource(resource).resource]
         if namespace:
             view = view[kmock.namespace(namespace)]
         return view ** next(self._injections)

@@ -429,3 +429,16 @@ def test_console_script_uses_kubeconfig_env_and_context(cluster: KmockCluster, t
     assert done.returncode == 2
     assert "no usable cluster configuration" in done.stdout and "--context NAME" in done.stdout
     assert "Traceback" not in done.stderr
+
+
+def test_closed_version_endpoint_only_warns(cluster: KmockCluster, kubeconfig: Path) -> None:
+    cluster.add(cpu_node("cpu-a"))
+    cluster.fail(
+        "get", "/version/", status=403, reason="Forbidden", message='forbidden: cannot get path "/version"'
+    )
+    rc, report = run_command(
+        command, ["preflight", "--namespace", NS, "--gpu-count", "0", "--kubeconfig", str(kubeconfig)]
+    )
+    assert rc == 0
+    row = check(report, "api")
+    assert row["status"] == "warn" and "cannot read the server version" in row["detail"]

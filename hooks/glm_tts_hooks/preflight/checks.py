@@ -113,7 +113,16 @@ class Preflight:
 
     # -- checks ----------------------------------------------------------------------------
     def check_api(self) -> None:
-        version = self.kube.call("read the server version", self.kube.version.get_code)
+        try:
+            version = self.kube.call("read the server version", self.kube.version.get_code)
+        except Forbidden as exc:  # /version is public by default; a hardened cluster may close it
+            self.report.add(
+                "api",
+                Status.WARN,
+                f"{self.kube.host} answers, but {exc}",
+                "bind the system:public-info-viewer ClusterRole to see the server version",
+            )
+            return
         self.report.add(
             "api",
             Status.PASS,
