@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 LINES = 64
-ROUNDS = 3
+ROUNDS = 2
 PARAGRAPH = (
     "今天的天气很好，我们一起去公园散步吧。The weather is lovely today, so let us walk in the park. "
     "公园里有很多人在跑步、跳舞和聊天。Some people are running, some are dancing, others just talk. "
