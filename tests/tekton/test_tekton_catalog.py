@@ -232,6 +232,9 @@ def test_cicd_pipeline_wires_digests_and_reports_status():
     # the two builds run in parallel: neither waits for the other
     for name in ("build-service", "build-hooks"):
         assert "runAfter" not in tasks[name]
+        build = {p["name"]: p["value"] for p in tasks[name]["params"]}
+        assert build["COMMIT_SHA"] == "$(tasks.fetch-source.results.commit)"
+        assert "REVISION=$(tasks.fetch-source.results.commit)" in build["BUILD_ARGS"]
     deploy = {p["name"]: p["value"] for p in tasks["deploy"]["params"]}
     assert deploy["IMAGE_DIGEST"] == "$(tasks.build-service.results.IMAGE_DIGEST)"
     assert deploy["HOOKS_IMAGE_DIGEST"] == "$(tasks.build-hooks.results.IMAGE_DIGEST)"
