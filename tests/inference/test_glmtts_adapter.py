@@ -7,6 +7,7 @@ expects, and produces deterministic audio, so the calling convention is checked 
 
 from __future__ import annotations
 
+import ast
 import io
 import json
 import os
@@ -231,3 +232,27 @@ def test_without_upstream_examples_warmup_is_skipped_and_a_voice_is_required(lay
             b.synthesize([Segment("你好。", "zh")], SynthesisOptions())
     finally:
         shutil.move(tmp_path / "examples", code / "examples")
+
+
+def _signatures(source: str) -> dict[str, list[tuple[str, str | None]]]:
+    """Top-level function parameters (name, default source) of a module, without importing it."""
+    tree = ast.parse(source)
+    out = {}
+    for node in tree.body:
+        if isinstance(node, ast.FunctionDef) and node.name in ("load_models", "generate_long"):
+            args = node.args.args
+            defaults = [None] * (len(args) - len(node.args.defaults)) + [
+                ast.unparse(d) for d in node.args.defaults]
+            out[node.name] = [(a.arg, d) for a, d in zip(args, defaults, strict=True)]
+    return out
+
+
+def test_standin_signatures_match_a_real_upstream_checkout():
+    """Run with GLMTTS_UPSTREAM_CODE_DIR=<checkout of zai-org/GLM-TTS> (e.g. in the image build)."""
+    upstream = os.environ.get("GLMTTS_UPSTREAM_CODE_DIR")
+    if not upstream:
+        pytest.skip("set GLMTTS_UPSTREAM_CODE_DIR to an upstream GLM-TTS checkout to compare signatures")
+    real = _signatures((Path(upstream) / "glmtts_inference.py").read_text(encoding="utf-8"))
+    ours = _signatures((STANDIN / "glmtts_inference.py").read_text(encoding="utf-8"))
+    assert set(real) == {"load_models", "generate_long"}
+    assert ours == real
