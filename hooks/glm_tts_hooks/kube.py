@@ -37,6 +37,17 @@ class Forbidden(Exception):
         self.message = message
 
 
+def positive_seconds(text: str) -> float:
+    """argparse type for timeouts and intervals."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"{text} must be more than 0 seconds")
+    return value
+
+
 def add_connection_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("cluster connection (in-cluster config when run in a pod)")
     group.add_argument(
@@ -46,7 +57,7 @@ def add_connection_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--request-timeout",
         metavar="SECONDS",
-        type=float,
+        type=positive_seconds,
         default=DEFAULT_REQUEST_TIMEOUT,
         help=f"timeout of each API request (default: {DEFAULT_REQUEST_TIMEOUT:g})",
     )

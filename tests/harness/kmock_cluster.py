@@ -242,16 +242,8 @@ class KmockCluster:
         namespace: str | None = None,
     ) -> None:
         """Every matching request gets this error Status (403, 500, 503, ...)."""
-        body = {
-            "kind": "Status",
-            "apiVersion": "v1",
-            "metadata": {},
-            "status": "Failure",
-            "message": message,
-            "reason": reason,
-            "code": status,
-        }
-        self._in_loop(lambda: self._view(verb, resource, namespace).override << status << body)
+        error = _status(status, reason, message)
+        self._in_loop(lambda: self._view(verb, resource, namespace).override << error)
 
     def delay(self, verb: str, resource: str, seconds: float, namespace: str | None = None) -> None:
         """Matching requests are answered normally, but only after `seconds` (client timeouts)."""

@@ -336,3 +336,10 @@ def test_verify_passes_against_the_real_service(real_service: str) -> None:
     assert rc == 0, report
     assert check(report, "sample-rate")["detail"] == "24000 Hz"
     assert report["summary"]["audio_s"] > 1 and report["summary"]["real_time_factor"] > 0
+
+
+def test_a_non_positive_timeout_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    from glm_tts_hooks.cli import main
+
+    assert main(["verify", "--url", "http://x", "--timeout", "0"]) == 2
+    assert "must be more than 0 seconds" in capsys.readouterr().err

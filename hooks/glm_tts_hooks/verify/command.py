@@ -7,7 +7,7 @@ import os
 import sys
 from pathlib import Path
 
-from glm_tts_hooks.kube import add_connection_arguments
+from glm_tts_hooks.kube import add_connection_arguments, positive_seconds
 from glm_tts_hooks.report import EXIT_USAGE, add_output_argument
 
 DEFAULT_TEXT = "你好，欢迎使用 GLM-TTS speech service。今天天气很好。"
@@ -28,7 +28,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--namespace", help="with --deployment: wait for its rollout first")
     parser.add_argument("--deployment", help="Deployment name (needs --namespace)")
     parser.add_argument(
-        "--timeout", type=float, default=300.0, metavar="SECONDS", help="overall time limit (default: 300)"
+        "--timeout",
+        type=positive_seconds,
+        default=300.0,
+        metavar="SECONDS",
+        help="overall time limit (default: 300)",
     )
     parser.add_argument("--text", default=DEFAULT_TEXT, help="sentence to synthesise (default: mixed zh/en)")
     parser.add_argument("--voice", help="voice to use (default: the service's)")
@@ -47,7 +51,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument(
         "--poll-interval",
-        type=float,
+        type=positive_seconds,
         default=2.0,
         metavar="SECONDS",
         help="pause between rollout and readiness polls (default: 2)",
