@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import ssl
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -38,19 +38,19 @@ def write_policy(path: Path, policy: dict) -> Path:
     return path
 
 
-@pytest.fixture
-def start_webhook(
-    tmp_path: Path, tls_files, ca_context
-) -> Iterator[Callable[..., tuple[WebhookServer, httpx.Client]]]:
-    """Start a webhook with the given policy dict; returns (server, client). All are stopped after."""
-    started: list[tuple[WebhookServer, httpx.Client]] = []
+class WebhookStarter:
+    """Starts webhooks (server + client trusting only the test CA) and stops them all at close()."""
 
-    def start(policy: dict, registry_auth: Path | None = None) -> tuple[WebhookServer, httpx.Client]:
-        policy_file = write_policy(tmp_path / f"policy-{len(started)}.yaml", policy)
+    def __init__(self, workdir: Path, tls_files: tuple[Path, Path], ca_context: ssl.SSLContext) -> None:
+        self.workdir, self.tls_files, self.ca_context = workdir, tls_files, ca_context
+        self.started: list[tuple[WebhookServer, httpx.Client]] = []
+
+    def __call__(self, policy: dict, registry_auth: Path | None = None) -> tuple[WebhookServer, httpx.Client]:
+        policy_file = write_policy(self.workdir / f"policy-{len(self.started)}.yaml", policy)
         server = WebhookServer(
             ServerConfig(
-                cert_file=str(tls_files[0]),
-                key_file=str(tls_files[1]),
+                cert_file=str(self.tls_files[0]),
+                key_file=str(self.tls_files[1]),
                 policy_file=str(policy_file),
                 host="127.0.0.1",
                 port=0,
@@ -59,11 +59,30 @@ def start_webhook(
         )
         server.start()
         host, port = server.address
-        client = httpx.Client(base_url=f"https://{host}:{port}", verify=ca_context, timeout=10)
-        started.append((server, client))
+        client = httpx.Client(base_url=f"https://{host}:{port}", verify=self.ca_context, timeout=10)
+        self.started.append((server, client))
         return server, client
 
-    yield start
-    for server, client in started:
-        client.close()
-        server.stop()
+    def close(self) -> None:
+        for server, client in self.started:
+            client.close()
+            server.stop()
+
+
+@pytest.fixture
+def start_webhook(tmp_path: Path, tls_files, ca_context) -> Iterator[WebhookStarter]:
+    """Start a webhook with the given policy dict; returns (server, client). All are stopped after."""
+    starter = WebhookStarter(tmp_path, tls_files, ca_context)
+    yield starter
+    starter.close()
+
+
+@pytest.fixture(scope="module")
+def module_webhook(tmp_path_factory, test_ca: CertificateAuthority) -> Iterator[WebhookStarter]:
+    """Like start_webhook, shared by a module's tests (for read-only use such as the case table)."""
+    workdir = tmp_path_factory.mktemp("webhook")
+    cert, key = workdir / "tls.crt", workdir / "tls.key"
+    test_ca.issue(cert, key)
+    starter = WebhookStarter(workdir, (cert, key), ssl.create_default_context(cadata=test_ca.pem().decode()))
+    yield starter
+    starter.close()

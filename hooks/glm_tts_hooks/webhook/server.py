@@ -120,6 +120,8 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         path = self.path.split("?", 1)[0]
+        if self.headers.get("Content-Length", "0") != "0" or "Transfer-Encoding" in self.headers:
+            self.close_connection = True  # an unread body must not become the next request
         webhook = self.server.webhook
         if path in ("/healthz", "/readyz"):
             error = webhook.policies.last_error
@@ -137,6 +139,8 @@ class _Handler(BaseHTTPRequestHandler):
             "/imagereview": ("ImageReview", review_images),
         }
         if path not in routes:
+            # The body is never read: close, or its bytes would be parsed as the next request.
+            self.close_connection = True
             self._error(
                 404, f"no such endpoint {path!r}: POST to /validate (AdmissionReview) or /imagereview"
             )
