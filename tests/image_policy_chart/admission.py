@@ -1,8 +1,9 @@
 """Evaluate a rendered ValidatingAdmissionPolicy + Binding as the API server does, with real CEL libraries.
 
-Two independent CEL implementations from PyPI run the same expressions: `cel-python` (pure Python, `re`
-regexes) and `common-expression-language` (Rust `cel` crate, RE2-like `regex` crate). Agreement of both
-with the webhook is what the tests assert; the Rust one also rejects regex syntax RE2 would not accept.
+Three independent CEL implementations from PyPI run the same expressions: `cel-python` (pure Python,
+`re` regexes), `common-expression-language` (Rust `cel` crate, `regex` crate) and `cel-expr-python`
+(Google's cel-cpp with RE2, the regex syntax of the API server's cel-go). The tests assert that each
+agrees with the webhook; the Rust and RE2 ones also reject regex syntax Go's regexp would not accept.
 
 What this module does itself is the API server's plumbing around CEL (documented in the
 ValidatingAdmissionPolicy reference): match the request's resource against matchConstraints, the
@@ -19,8 +20,9 @@ from typing import Any
 
 import cel as rust_cel
 import celpy
+from cel_expr_python import cel as cel_cpp
 
-ENGINES = ("cel-python", "rust-cel")
+ENGINES = ("cel-python", "rust-cel", "cel-cpp")
 
 
 class CelError(RuntimeError):
@@ -68,8 +70,36 @@ class _RustCel:
             raise CelError(f"{expression!r}: {exc}") from None
 
 
-def make_engine(name: str) -> _CelPython | _RustCel:
-    return {"cel-python": _CelPython, "rust-cel": _RustCel}[name]()
+# Every name the API server binds, as dyn (it compiles VAP expressions against dyn-typed objects).
+_BOUND_NAMES = ("object", "oldObject", "request", "namespaceObject", "params", "authorizer")
+_CPP_ENV = cel_cpp.NewEnv(
+    variables={name: cel_cpp.Type.DYN for name in _BOUND_NAMES}
+    | {"variables": cel_cpp.Type.Map(cel_cpp.Type.STRING, cel_cpp.Type.DYN)}
+)
+
+
+class _CelCpp:
+    def __init__(self) -> None:
+        self._programs: dict[str, Any] = {}
+
+    def evaluate(self, expression: str, activation: Mapping[str, Any]) -> Any:
+        program = self._programs.get(expression)
+        if program is None:
+            try:
+                program = self._programs[expression] = _CPP_ENV.compile(expression)
+            except Exception as exc:  # the binding raises plain Exceptions for compile errors
+                raise CelError(f"{expression!r} does not compile: {exc}") from None
+        try:
+            value = program.eval(data=dict(activation)).plain_value()
+        except Exception as exc:
+            raise CelError(f"{expression!r}: {exc}") from None
+        if isinstance(value, Exception):
+            raise CelError(f"{expression!r}: {value}")
+        return value
+
+
+def make_engine(name: str) -> _CelPython | _RustCel | _CelCpp:
+    return {"cel-python": _CelPython, "rust-cel": _RustCel, "cel-cpp": _CelCpp}[name]()
 
 
 def selector_matches(selector: Mapping[str, Any] | None, labels: Mapping[str, str]) -> bool:
