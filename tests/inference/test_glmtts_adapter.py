@@ -234,17 +234,30 @@ def test_without_upstream_examples_warmup_is_skipped_and_a_voice_is_required(lay
         shutil.move(tmp_path / "examples", code / "examples")
 
 
-def _signatures(source: str) -> dict[str, list[tuple[str, str | None]]]:
-    """Top-level function parameters (name, default source) of a module, without importing it."""
-    tree = ast.parse(source)
-    out = {}
-    for node in tree.body:
-        if isinstance(node, ast.FunctionDef) and node.name in ("load_models", "generate_long"):
-            args = node.args.args
-            defaults = [None] * (len(args) - len(node.args.defaults)) + [
-                ast.unparse(d) for d in node.args.defaults]
-            out[node.name] = [(a.arg, d) for a, d in zip(args, defaults, strict=True)]
-    return out
+# What the adapter calls: (upstream file, class or None, function); module functions are
+# compared with their defaults, methods by parameter names (the adapter calls them positionally
+# or by keyword).
+UPSTREAM_API = (
+    ("glmtts_inference.py", None, "load_models"),
+    ("glmtts_inference.py", None, "generate_long"),
+    ("cosyvoice/cli/frontend.py", "TTSFrontEnd", "_extract_text_token"),
+    ("cosyvoice/cli/frontend.py", "TTSFrontEnd", "_extract_speech_token"),
+    ("cosyvoice/cli/frontend.py", "TTSFrontEnd", "_extract_spk_embedding"),
+    ("cosyvoice/cli/frontend.py", "TTSFrontEnd", "_extract_speech_feat"),
+    ("cosyvoice/cli/frontend.py", "TextFrontEnd", "text_normalize"),
+    ("utils/tts_model_util.py", "Token2Wav", "token2wav_with_cache"),
+)
+
+
+def _signature(source: str, cls: str | None, name: str) -> list[tuple[str, str | None]]:
+    """Parameters (name, default source) of a function or method, without importing the module."""
+    body = ast.parse(source).body
+    if cls is not None:
+        body = next(n for n in body if isinstance(n, ast.ClassDef) and n.name == cls).body
+    node = next(n for n in body if isinstance(n, ast.FunctionDef) and n.name == name)
+    args = node.args.args
+    defaults = [None] * (len(args) - len(node.args.defaults)) + [ast.unparse(d) for d in node.args.defaults]
+    return [(a.arg, d if cls is None else None) for a, d in zip(args, defaults, strict=True)]
 
 
 def test_standin_signatures_match_a_real_upstream_checkout():
@@ -252,7 +265,7 @@ def test_standin_signatures_match_a_real_upstream_checkout():
     upstream = os.environ.get("GLMTTS_UPSTREAM_CODE_DIR")
     if not upstream:
         pytest.skip("set GLMTTS_UPSTREAM_CODE_DIR to an upstream GLM-TTS checkout to compare signatures")
-    real = _signatures((Path(upstream) / "glmtts_inference.py").read_text(encoding="utf-8"))
-    ours = _signatures((STANDIN / "glmtts_inference.py").read_text(encoding="utf-8"))
-    assert set(real) == {"load_models", "generate_long"}
-    assert ours == real
+    standin = (STANDIN / "glmtts_inference.py").read_text(encoding="utf-8")
+    for path, cls, name in UPSTREAM_API:
+        real = _signature((Path(upstream) / path).read_text(encoding="utf-8"), cls, name)
+        assert _signature(standin, cls, name) == real, f"{path} {cls or ''}.{name}"

@@ -119,14 +119,15 @@ class Token2Wav:
     def __init__(self, flow, sample_rate=24000, device="cpu"):
         self.sample_rate = sample_rate
 
-    def token2wav_with_cache(self, token_list, prompt_token=None, prompt_feat=None, embedding=None):
+    def token2wav_with_cache(self, token_bt, n_timesteps=10, prompt_token=None, prompt_feat=None,
+                             embedding=None):
         assert prompt_token is not None and prompt_token.dtype == torch.int32 and prompt_token.dim() == 2
         assert embedding is not None and embedding.shape == (1, 192)
         hop = self.sample_rate // TOKEN_RATE
         t = torch.arange(hop, dtype=torch.float32) / self.sample_rate
         envelope = torch.hann_window(hop, periodic=False)
-        wav = torch.cat([0.3 * envelope * torch.sin(2 * torch.pi * (120 + tok) * t) for tok in token_list])
-        return wav.unsqueeze(0), torch.zeros(1, 80, len(token_list))
+        wav = torch.cat([0.3 * envelope * torch.sin(2 * torch.pi * (120 + tok) * t) for tok in token_bt])
+        return wav.unsqueeze(0), torch.zeros(1, 80, len(token_bt))
 
 
 def local_llm_forward(llm, prompt_text_token, tts_text_token, prompt_speech_token, beam_size=1, sampling=25,
