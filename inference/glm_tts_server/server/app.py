@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator
+from typing import Any
 
 from fastapi import Depends, FastAPI
+from fastapi.openapi.utils import get_openapi
 
 from glm_tts_server import __version__
 from glm_tts_server.backends.base import Backend
@@ -53,4 +55,19 @@ def create_app(settings: Settings, backend: Backend | None = None) -> FastAPI:
     app.include_router(batch.router, dependencies=api_key)
     app.include_router(admin.router)
     app.include_router(ui.router)
+    app.openapi = lambda: _openapi(app, settings)  # type: ignore[method-assign]
     return app
+
+
+def _openapi(app: FastAPI, settings: Settings) -> dict[str, Any]:
+    """The schema as this server is configured: without an API key, `/v1/*` needs no credentials."""
+    if app.openapi_schema is None:
+        schema = get_openapi(title=app.title, version=app.version, description=app.description,
+                             routes=app.routes)
+        if settings.api_key is None:
+            for path, item in schema["paths"].items():
+                if path.startswith("/v1/"):
+                    for operation in item.values():
+                        operation.pop("security", None)
+        app.openapi_schema = schema
+    return app.openapi_schema

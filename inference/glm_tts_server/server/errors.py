@@ -43,6 +43,10 @@ async def _validation_error(_request: Request, exc: RequestValidationError) -> J
 
 async def _http_error(_request: Request, exc: HTTPException) -> JSONResponse:
     detail = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
+    if exc.status_code == 400 and exc.__cause__ is not None:
+        # FastAPI's "There was an error parsing the body" (undecodable JSON, broken multipart).
+        detail = (f"request body cannot be parsed ({exc.__cause__ or type(exc.__cause__).__name__}): "
+                  "send UTF-8 JSON, or a well-formed multipart/form-data form for uploads")
     return JSONResponse({"detail": detail}, status_code=exc.status_code, headers=exc.headers)
 
 

@@ -9,6 +9,7 @@ does uvicorn close the listener and exit. A second signal exits at once.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from types import FrameType
@@ -17,6 +18,7 @@ import uvicorn
 
 from glm_tts_server.config import Settings
 from glm_tts_server.server.app import create_app
+from glm_tts_server.server.lifecycle import Phase
 from glm_tts_server.server.service import Service
 
 log = logging.getLogger(__name__)
@@ -70,7 +72,14 @@ def serve(settings: Settings) -> int:
     server = DrainingServer(config, service, settings.drain_timeout_s)
     service.on_fatal = server.stop_now
     server.run()
-    if service.lifecycle.phase.value == "failed":
+    code = EXIT_OK
+    if service.lifecycle.phase is Phase.FAILED:
         log.error("exiting: %s", service.lifecycle.detail)
-        return EXIT_FAILED
-    return EXIT_OK
+        code = EXIT_FAILED
+    if service.queue.running:
+        # A synthesis cannot be interrupted and the interpreter would wait for its thread:
+        # the drain deadline is a promise to the kubelet, so leave without it.
+        log.warning("abandoning %d synthesis(es) still running at the drain deadline", service.queue.running)
+        logging.shutdown()
+        os._exit(code)
+    return code

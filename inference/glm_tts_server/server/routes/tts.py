@@ -33,7 +33,7 @@ STREAM_FORMATS = ("wav", "pcm")
 
 AUDIO_RESPONSES = {
     200: {"description": "The audio", "content": {media: {} for media in MEDIA_TYPES.values()}},
-    **error_responses(401, 413, 415, 422, 429, 503, 504),
+    **error_responses(400, 401, 413, 415, 422, 429, 503, 504),
 }
 
 

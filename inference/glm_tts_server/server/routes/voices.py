@@ -25,7 +25,7 @@ async def list_voices(request: Request) -> VoiceList:
 
 
 @router.post(VOICES_PATH, status_code=201, response_model=VoiceInfo,
-             dependencies=[Depends(require_multipart)], responses=error_responses(401, 413, 415, 422),
+             dependencies=[Depends(require_multipart)], responses=error_responses(400, 401, 413, 415, 422),
              summary="Register (or replace) a voice")
 async def register_voice(
     request: Request,
