@@ -192,7 +192,9 @@ def main() -> int:
 
             print(
                 f"{CONTAINERS} containers per pod, {RATE} requests/s for {DURATION:g} s per phase, "
-                f"open loop, {os.cpu_count()} CPUs shared by client, webhook and registry"
+                f"open loop, {os.cpu_count()} CPUs shared by client, webhook and registry; "
+                f"load average before the run {os.getloadavg()[0]:.1f} (other work on the machine "
+                "shows up in p99)"
             )
             failures = 0
             for phase, ttl in (("cached", 300), ("uncached", 0)):
