@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 
 import pytest
 import yamale
@@ -497,3 +498,45 @@ def test_audit_mode_binding_warns_and_audits():
         for group in rule["apiGroups"]:
             covered.setdefault(group, set()).update(rule["resources"])
     assert covered == WORKLOAD_RESOURCES
+
+
+# Kubernetes objects passed through verbatim (their own API validates them) and string maps.
+PASSTHROUGH = {
+    "commonLabels",
+    "commonAnnotations",
+    "webhook.resources",
+    "webhook.podSecurityContext",
+    "webhook.containerSecurityContext",
+    "webhook.affinity",
+    "webhook.nodeSelector",
+    "webhook.podLabels",
+    "webhook.podAnnotations",
+    "webhook.service.annotations",
+    "webhook.serviceAccount.annotations",
+    "networkPolicy.metrics.namespaceSelector",
+    "networkPolicy.metrics.podSelector",
+    "metrics.serviceMonitor.labels",
+    "metrics.serviceMonitor.tlsConfig",
+    "webhook.topologySpreadConstraints[]",
+    "webhook.tolerations[]",
+}
+
+
+def test_values_schema_closes_every_chart_owned_object():
+    schema = json.loads((CHART / "values.schema.json").read_text())
+    assert schema["$schema"] == "http://json-schema.org/draft-07/schema#"
+    open_objects = []
+
+    def walk(node, path):
+        closed = node.get("additionalProperties") is False
+        if node.get("type") == "object" and path not in PASSTHROUGH and not closed:
+            open_objects.append(path or "(root)")
+        for key, child in node.get("properties", {}).items():
+            walk(child, f"{path}.{key}" if path else key)
+        if isinstance(node.get("items"), dict):
+            walk(node["items"], f"{path}[]")
+
+    walk(schema, "")
+    assert open_objects == []
+    values = yaml.safe_load((CHART / "values.yaml").read_text())
+    assert set(schema["properties"]) == set(values)
