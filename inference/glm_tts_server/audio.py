@@ -74,6 +74,21 @@ def resample(audio: Audio, sample_rate: int) -> Audio:
                  metadata=dict(audio.metadata))
 
 
+def change_speed(audio: Audio, speed: float) -> Audio:
+    """Speak faster (speed > 1) or slower without changing the pitch (Rubber Band via pedalboard).
+
+    For backends with no speaking-rate control of their own (GLM-TTS).
+    """
+    if speed == 1.0 or not len(audio.samples):
+        return audio
+    from pedalboard import time_stretch  # imported on first use: only glmtts needs it
+
+    stretched = time_stretch(np.asarray(audio.samples, dtype=np.float32)[None, :], float(audio.sample_rate),
+                             stretch_factor=float(speed))
+    return Audio(samples=stretched[0].astype(np.float32, copy=False), sample_rate=audio.sample_rate,
+                 metadata=dict(audio.metadata))
+
+
 def concatenate(chunks: list[Audio], sample_rate: int, gap_s: float = 0.0) -> Audio:
     """Join chunks (resampled to `sample_rate`), optionally with a short silence between them."""
     gap = np.zeros(round(gap_s * sample_rate), dtype=np.float32)

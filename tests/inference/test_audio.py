@@ -10,6 +10,7 @@ import pytest
 import soundfile as sf
 from glm_tts_server.audio import (
     InvalidAudio,
+    change_speed,
     check_reference,
     encode,
     read_reference,
@@ -84,3 +85,12 @@ def test_bad_references_are_refused_with_the_reason(samples, reason):
 def test_not_audio_is_refused(data):
     with pytest.raises(InvalidAudio, match=r"empty|not readable"):
         read_reference(data)
+
+
+@pytest.mark.parametrize("speed", [0.5, 2.0])
+def test_change_speed_keeps_the_pitch(speed):
+    audio = change_speed(Audio(_tone(2.0), RATE), speed)
+    assert abs(audio.duration_s - 2.0 / speed) < 0.02
+    spectrum = np.abs(np.fft.rfft(audio.samples * np.hanning(len(audio.samples))))
+    assert abs(np.argmax(spectrum) * RATE / len(audio.samples) - 220) < 2
+    assert change_speed(audio, 1.0) is audio

@@ -26,7 +26,7 @@ from glm_tts_server.backends import BackendUnavailable, create_backend
 from glm_tts_server.backends.base import Segment, SynthesisOptions, Voice
 from glm_tts_server.backends.glmtts import GlmTtsBackend
 from glm_tts_server.config import load_settings
-from glm_tts_server.synthesis import InvalidOptions, Synthesizer, build_synthesizer
+from glm_tts_server.synthesis import Synthesizer, build_synthesizer
 
 STANDIN = Path(__file__).parent / "standin_glmtts"
 CKPT_FILES = ("llm/config.json", "flow/flow.pt", "flow/config.yaml", "hift/hift.pt")
@@ -196,9 +196,12 @@ def test_second_code_dir_in_one_process_is_refused(backend, tmp_path):
         GlmTtsBackend(other, backend.model_dir, device="cpu").load()
 
 
-def test_speed_is_refused_up_front_not_ignored(backend):
-    with pytest.raises(InvalidOptions, match="cannot change the speaking rate"):
-        Synthesizer(backend).synthesize("你好。", SynthesisOptions(speed=1.5))
+def test_speed_is_applied_after_upstream_by_time_stretch(backend):
+    synth = Synthesizer(backend)
+    normal = synth.synthesize("速度测试。", SynthesisOptions(seed=3))
+    fast = synth.synthesize("速度测试。", SynthesisOptions(seed=3, speed=2.0))
+    assert abs(fast.duration_s - normal.duration_s / 2) < 0.05 * normal.duration_s
+    assert rms(fast.samples) > 0.05
 
 
 @pytest.mark.gpu

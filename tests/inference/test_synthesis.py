@@ -91,3 +91,10 @@ def test_speed_outside_range_is_refused_before_synthesis(backend, speed):
     with pytest.raises(InvalidOptions, match=r"outside 0\.25-4"):
         Synthesizer(backend).stream("Hello.", SynthesisOptions(speed=speed))
     assert backend.calls == []
+
+
+def test_speed_on_a_backend_without_rate_control_is_refused_up_front(backend):
+    backend.supports_speed = False  # as a custom backend with a fixed rate would declare
+    with pytest.raises(InvalidOptions, match="cannot change the speaking rate"):
+        Synthesizer(backend).stream("Hello.", SynthesisOptions(speed=1.5))
+    assert list(Synthesizer(backend).stream("Hello.", SynthesisOptions(speed=1.0)))

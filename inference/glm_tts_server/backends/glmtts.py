@@ -42,6 +42,7 @@ from typing import Any
 
 import numpy as np
 
+from glm_tts_server.audio import change_speed
 from glm_tts_server.backends.base import Audio, BackendUnavailable, OutOfMemory, Segment, SynthesisOptions
 
 log = logging.getLogger(__name__)
@@ -86,14 +87,13 @@ def _join(segments: list[Segment]) -> str:
 class GlmTtsBackend:
     """The `glmtts` backend.
 
-    `handles_g2p`: the Synthesizer leaves dictionary overrides to it. `supports_speed` is False:
-    the Synthesizer refuses speed != 1.0 up front rather than silently ignoring it.
+    `handles_g2p`: the Synthesizer leaves dictionary overrides to it. Upstream has no speaking-rate
+    control, so `speed` is applied afterwards by a pitch-preserving time stretch.
     `long_text_context`: non-streaming requests arrive whole, and generate_long splits them.
     """
 
     name = "glmtts"
     handles_g2p = True
-    supports_speed = False  # upstream's generate_long has no speaking-rate control
     long_text_context = True  # whole-text calls keep upstream's cross-sentence prompt cache
 
     def __init__(self, code_dir: Path | str | None, model_dir: Path | str | None, device: str = "cuda",
@@ -306,7 +306,8 @@ class GlmTtsBackend:
         samples = speech.detach().float().cpu().numpy().reshape(-1).astype(np.float32)
         metadata = {"normalized_text": text_info.get("syn_text_tn"),
                     "phonemes": text_info.get("syn_text_phoneme")}
-        return Audio(samples=samples, sample_rate=self.sample_rate, metadata=metadata)
+        return change_speed(Audio(samples=samples, sample_rate=self.sample_rate, metadata=metadata),
+                            options.speed)
 
     # -- memory ----------------------------------------------------------------------------
     def _cuda(self) -> Any:
