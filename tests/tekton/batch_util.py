@@ -65,9 +65,11 @@ def write_batch(workspace: Path, count: int, *, with_prompt: bool = False,
 
 
 def plan(workspace: Path, tmp: Path, *, shards: int, input_name: str = "batch.jsonl",
-         output_dir: str = "batch-out") -> StepRun:
+         output_dir: str = "batch-out", max_result_bytes: str = "3500") -> StepRun:
     (step,) = task("glm-tts-batch-plan")["spec"]["steps"]
-    return run_step(step, params={"INPUT": input_name, "SHARDS": str(shards), "OUTPUT_DIR": output_dir},
+    params = {"INPUT": input_name, "SHARDS": str(shards), "OUTPUT_DIR": output_dir,
+              "MAX_RESULT_BYTES": max_result_bytes}
+    return run_step(step, params=params,
                     workspaces={"data": workspace}, results_dir=tmp / "plan-results")
 
 

@@ -139,6 +139,19 @@ def test_plan_rejects_bad_lines_with_their_line_number(tmp_path, lines, message)
     assert "SHARDS" not in run.results
 
 
+def test_plan_keeps_the_shards_result_within_tektons_result_budget(tmp_path):
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    write_batch(ws, 150)
+    over = plan(ws, tmp_path, shards=150)
+    assert over.returncode == 1 and "over the 3500-byte budget" in over.stderr
+    fits = plan(ws, tmp_path, shards=90)
+    assert fits.returncode == 0, fits.stderr
+    assert len((tmp_path / "plan-results" / "SHARDS").read_bytes()) <= 3500
+    raised = plan(ws, tmp_path, shards=150, max_result_bytes="10000")
+    assert raised.returncode == 0 and len(raised.results["SHARDS"]) == 150
+
+
 @pytest.mark.parametrize("shards", ["0", "257", "four"])
 def test_plan_rejects_bad_shard_counts(tmp_path, shards):
     ws = tmp_path / "ws"
