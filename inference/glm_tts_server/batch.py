@@ -51,7 +51,8 @@ class LineError:
         return f"line {self.line}: {self.message}"
 
 
-def _resolve_prompt(value: Any, data_dir: Path) -> Path:
+def _resolve_prompt(value: Any, data_dir: Path, vetted: dict[Path, str | None]) -> Path:
+    """Resolve and vet a prompt path; `vetted` remembers each file's verdict (batches reuse prompts)."""
     if not isinstance(value, str) or not value.strip():
         raise ValueError("prompt_speech must be a path (string) to a WAV/FLAC file under the data directory")
     root = data_dir.resolve()
@@ -60,18 +61,26 @@ def _resolve_prompt(value: Any, data_dir: Path) -> Path:
     if not path.is_relative_to(root):
         raise ValueError(f"prompt_speech {value!r} resolves outside the data directory {root}: "
                          "copy the file under it and use a relative path")
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise ValueError(f"prompt_speech {value!r} cannot be read ({exc.strerror or exc})") from None
-    try:
-        check_reference(read_reference(data))
-    except InvalidAudio as exc:
-        raise ValueError(f"prompt_speech {value!r}: {exc}") from None
+    if path not in vetted:
+        vetted[path] = _vet_audio(path)
+    if vetted[path] is not None:
+        raise ValueError(f"prompt_speech {value!r}: {vetted[path]}")
     return path
 
 
-def _parse_line(number: int, raw: str, data_dir: Path, seen: dict[str, int]) -> BatchItem:
+def _vet_audio(path: Path) -> str | None:
+    """None if the file is a usable prompt, else why not."""
+    try:
+        check_reference(read_reference(path.read_bytes()))
+    except OSError as exc:
+        return f"cannot be read ({exc.strerror or exc})"
+    except InvalidAudio as exc:
+        return str(exc)
+    return None
+
+
+def _parse_line(number: int, raw: str, data_dir: Path, seen: dict[str, int],
+                vetted: dict[Path, str | None]) -> BatchItem:
     try:
         obj = json.loads(raw)
     except json.JSONDecodeError as exc:
@@ -97,7 +106,7 @@ def _parse_line(number: int, raw: str, data_dir: Path, seen: dict[str, int]) -> 
     if obj.get("prompt_speech") not in (None, ""):
         if not isinstance(prompt_text, str) or not prompt_text.strip():
             raise ValueError("prompt_speech needs prompt_text: the exact transcript of the prompt audio")
-        prompt_speech = _resolve_prompt(obj["prompt_speech"], data_dir)
+        prompt_speech = _resolve_prompt(obj["prompt_speech"], data_dir, vetted)
     return BatchItem(number, uttid, syn_text, prompt_text if prompt_speech else None, prompt_speech)
 
 
@@ -108,12 +117,13 @@ def parse_jsonl(text_or_lines: str | Iterable[str], data_dir: str | os.PathLike[
     items: list[BatchItem] = []
     errors: list[LineError] = []
     seen: dict[str, int] = {}
+    vetted: dict[Path, str | None] = {}
     data_dir = Path(data_dir)
     for number, raw in enumerate(lines, start=1):
         if not raw.strip():
             continue
         try:
-            items.append(_parse_line(number, raw, data_dir, seen))
+            items.append(_parse_line(number, raw, data_dir, seen, vetted))
         except ValueError as exc:
             uttid = None
             with contextlib.suppress(ValueError, AttributeError):
