@@ -442,3 +442,12 @@ def test_closed_version_endpoint_only_warns(cluster: KmockCluster, kubeconfig: P
     assert rc == 0
     row = check(report, "api")
     assert row["status"] == "warn" and "cannot read the server version" in row["detail"]
+
+
+def test_mig_memory_without_gfd_is_read_conservatively(cluster: KmockCluster, kubeconfig: Path) -> None:
+    node = gpu_node("mig-a", mig={"1g.10gb": (7, 9984)})
+    node["metadata"]["labels"] = {k: v for k, v in node["metadata"]["labels"].items() if ".memory" not in k}
+    cluster.add(node)
+    rc, report = preflight(kubeconfig, "--gpu-resource", "nvidia.com/mig-1g.10gb")
+    assert rc == 1
+    assert "(10000 MiB)" in check(report, "gpu-memory")["detail"]

@@ -334,6 +334,7 @@ def test_verify_passes_against_the_real_service(real_service: str) -> None:
         command, ["verify", "--url", real_service, "--timeout", "60", "--poll-interval", "0.2"]
     )
     assert rc == 0, report
+    assert {row["status"] for row in report["checks"]} == {"pass"}, report
     assert check(report, "sample-rate")["detail"] == "24000 Hz"
     assert report["summary"]["audio_s"] > 1 and report["summary"]["real_time_factor"] > 0
 
@@ -343,3 +344,15 @@ def test_a_non_positive_timeout_is_a_usage_error(capsys: pytest.CaptureFixture[s
 
     assert main(["verify", "--url", "http://x", "--timeout", "0"]) == 2
     assert "must be more than 0 seconds" in capsys.readouterr().err
+
+
+def test_a_duration_header_that_disagrees_with_the_audio_warns() -> None:
+    body = good_wav()
+    seconds = analyse_wav(body).duration
+    with serving(Behaviour(body=body, headers={"X-Audio-Duration-Seconds": f"{seconds:.3f}"})) as url:
+        rc, report = verify(url)
+    assert rc == 0 and check(report, "duration")["status"] == "pass"
+    with serving(Behaviour(body=body, headers={"X-Audio-Duration-Seconds": f"{seconds + 1:.3f}"})) as url:
+        rc, report = verify(url)
+    row = check(report, "duration")
+    assert rc == 0 and row["status"] == "warn" and "X-Audio-Duration-Seconds says" in row["detail"]

@@ -60,8 +60,8 @@ def gpu_memory_mib(node: dict[str, Any], resource: str) -> int | None:
     value = labels.get(key)
     if value is not None and value.isdigit():
         return int(value)
-    if mig:  # no GFD: the profile name says "<n>gb"
-        return int(mig.group(2)) * 1024
+    if mig:  # no GFD: the profile name rounds up ("1g.10gb" has 9728-9984 MiB), so read it as decimal GB
+        return int(mig.group(2)) * 1000
     return None
 
 

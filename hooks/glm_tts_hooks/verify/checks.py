@@ -153,11 +153,20 @@ def check_synthesis(report: Report, http: httpx.Client, args: argparse.Namespace
     if duration > 0:
         report.figures["real_time_factor"] = round(synthesis_s / duration, 3)
     detail = f"{duration:.2f} s for {len(args.text)} characters (plausible: {bounds.low:g}-{bounds.high:g} s)"
+    claimed = _float_header(result.headers.get("x-audio-duration-seconds"))
     if bounds.low <= duration <= bounds.high:
         rtf = report.figures.get("real_time_factor")
-        report.add(
-            "duration", Status.PASS, detail + (f"; real-time factor {rtf:g}" if rtf is not None else "")
-        )
+        detail += f"; real-time factor {rtf:g}" if rtf is not None else ""
+        # Half a 20 ms frame of slack for rounding; more means the metrics the service reports lie.
+        if claimed is not None and abs(claimed - duration) > 0.01 + 0.01 * duration:
+            report.add(
+                "duration",
+                Status.WARN,
+                f"{detail}; but X-Audio-Duration-Seconds says {claimed:g} s",
+                "the service's headers disagree with its audio: report it as a service bug",
+            )
+        else:
+            report.add("duration", Status.PASS, detail)
     else:
         why = "truncated audio" if duration < bounds.low else "runaway generation or long silences"
         report.add(
