@@ -418,3 +418,81 @@ def test_preflight_rejects_malformed_array_entries(tmp_path):
         array_params={"NODE_SELECTOR": [], "TOLERATIONS": []},
     )
     assert both.returncode == 1 and "not both" in both.stderr
+
+
+PREFLIGHT_PARAMS = {
+    "NAMESPACE": "glm-tts",
+    "GPU_RESOURCE": "nvidia.com/gpu",
+    "GPU_COUNT": "1",
+    "REPLICAS": "2",
+    "RUNTIME_CLASS": "nvidia",
+    "CUDA_VERSION": "12.4",
+    "MIN_GPU_MEMORY_MIB": "10240",
+    "PVC": "",
+    "STORAGE_CLASS": "gp3",
+    "FAIL_ON_WARNING": "false",
+}
+PREFLIGHT_ARRAYS = {
+    "NODE_SELECTOR": ["nvidia.com/gpu.present=true"],
+    "TOLERATIONS": ["nvidia.com/gpu:NoSchedule"],
+}
+
+
+def preflight_against(tmp_path, objects):
+    """The preflight step against a kmock cluster (a real HTTP Kubernetes API) holding `objects`."""
+    hooks_cli_or_skip()
+    from harness.kmock_cluster import running_cluster
+
+    (step,) = task("glm-tts-gpu-preflight")["spec"]["steps"]
+    with running_cluster() as cluster:
+        cluster.add(*objects)
+        kubeconfig = cluster.write_kubeconfig(tmp_path / "kubeconfig")
+        return run_step(
+            step,
+            params=PREFLIGHT_PARAMS,
+            workspaces={},
+            results_dir=tmp_path / "pf",
+            array_params=PREFLIGHT_ARRAYS,
+            extra_env={"KUBECONFIG": str(kubeconfig)},
+            timeout=120,
+        )
+
+
+def test_preflight_step_passes_on_a_ready_gpu_cluster(tmp_path):
+    from harness.kmock_cluster import cpu_node, gpu_node, namespace_obj, runtime_class, storage_class
+
+    run = preflight_against(
+        tmp_path,
+        [
+            gpu_node("gpu-a"),
+            gpu_node("gpu-b"),
+            cpu_node("cpu-a"),
+            namespace_obj("glm-tts"),
+            runtime_class("nvidia"),
+            storage_class("gp3", default=True),
+        ],
+    )
+    assert run.returncode == 0, (run.stdout[-3000:], run.stderr[-2000:])
+    summary = run.results["SUMMARY"]
+    assert summary["ok"] is True and summary["exit"] == 0 and summary["failed"] == []
+    assert summary["counts"].get("pass", 0) >= 5
+    assert "[PASS ]" in run.stdout
+
+
+def test_preflight_step_fails_a_cluster_without_gpus_and_names_the_fix(tmp_path):
+    from harness.kmock_cluster import cpu_node, namespace_obj, runtime_class, storage_class
+
+    run = preflight_against(
+        tmp_path,
+        [
+            cpu_node("cpu-a"),
+            namespace_obj("glm-tts"),
+            runtime_class("nvidia"),
+            storage_class("gp3", default=True),
+        ],
+    )
+    assert run.returncode == 1, (run.stdout[-3000:], run.stderr[-2000:])
+    summary = run.results["SUMMARY"]
+    assert summary["ok"] is False and summary["exit"] == 1 and summary["failed"]
+    assert "fix:" in run.stdout
+    assert len(json.dumps(summary, separators=(",", ":"))) <= 1024
