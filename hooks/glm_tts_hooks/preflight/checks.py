@@ -274,12 +274,13 @@ class Preflight:
         others = Counter(r for n in nodes for r in gpu.nvidia_resources(n))
         if others:
             offered = ", ".join(f"{r} ({c} nodes)" for r, c in others.most_common())
+            commonest = others.most_common(1)[0][0]
             mig = [r for r in others if gpu.MIG_RESOURCE.match(r)]
             if gpu.MIG_RESOURCE.match(resource):
                 fix = (
                     f"partition the GPUs so the MIG profile exists (nvidia.com/mig.config label with MIG "
                     f"strategy 'mixed'), or request one that is offered: gpu.resourceName / --gpu-resource "
-                    f"{next(iter(others))}"
+                    f"{commonest}"
                 )
             elif mig:
                 fix = (
@@ -287,7 +288,7 @@ class Preflight:
                     f"--gpu-resource {mig[0]}"
                 )
             else:
-                fix = f"request an offered resource: gpu.resourceName / --gpu-resource {next(iter(others))}"
+                fix = f"request an offered resource: gpu.resourceName / --gpu-resource {commonest}"
             self.report.add(
                 "device-plugin",
                 Status.FAIL,
