@@ -153,10 +153,13 @@ class _Handler(BaseHTTPRequestHandler):
         webhook = self.server.webhook
         try:
             doc = json.loads(body)
+        except (ValueError, RecursionError) as exc:  # bad syntax, bad UTF-8, absurd nesting
+            self._error(400, f"body is not valid JSON: {exc}")
+            return
+        try:
             answer, decision = review(doc, webhook.decider)
-        except (ValueError, RecursionError) as exc:  # BadRequest, or JSON that does not parse
-            message = str(exc) if isinstance(exc, BadRequest) else f"body is not valid JSON: {exc}"
-            self._error(400, message)
+        except BadRequest as exc:
+            self._error(400, str(exc))
             return
         except Exception:
             log.exception("%s failed", api)
