@@ -451,3 +451,44 @@ def test_mig_memory_without_gfd_is_read_conservatively(cluster: KmockCluster, ku
     rc, report = preflight(kubeconfig, "--gpu-resource", "nvidia.com/mig-1g.10gb")
     assert rc == 1
     assert "(10000 MiB)" in check(report, "gpu-memory")["detail"]
+
+
+@pytest.mark.parametrize(
+    ("flag", "taint", "tolerated"),
+    [
+        (
+            "nvidia.com/gpu:NoSchedule",
+            {"key": "nvidia.com/gpu", "value": "present", "effect": "NoSchedule"},
+            True,
+        ),
+        (
+            "nvidia.com/gpu=present:NoSchedule",
+            {"key": "nvidia.com/gpu", "value": "present", "effect": "NoSchedule"},
+            True,
+        ),
+        (
+            "nvidia.com/gpu=absent:NoSchedule",
+            {"key": "nvidia.com/gpu", "value": "present", "effect": "NoSchedule"},
+            False,
+        ),
+        ("nvidia.com/gpu:NoSchedule", {"key": "nvidia.com/gpu", "effect": "NoExecute"}, False),
+        (
+            "nvidia.com/gpu=present:",
+            {"key": "nvidia.com/gpu", "value": "present", "effect": "NoExecute"},
+            True,
+        ),
+        (
+            ":",
+            {"key": "anything", "value": "x", "effect": "NoExecute"},
+            True,
+        ),  # empty key + Exists: all taints
+        ("dedicated=ml:NoSchedule", {"key": "nvidia.com/gpu", "effect": "NoSchedule"}, False),
+    ],
+)
+def test_toleration_flags_follow_the_scheduler(flag: str, taint: dict, tolerated: bool) -> None:
+    from glm_tts_hooks.preflight.options import parse_toleration
+    from glm_tts_hooks.preflight.scheduling import tolerates, untolerated_taints
+
+    assert tolerates(parse_toleration(flag), taint) is tolerated
+    soft = {**taint, "effect": "PreferNoSchedule"}  # never keeps a pod off a node
+    assert untolerated_taints({"spec": {"taints": [soft]}}, []) == []
