@@ -268,3 +268,19 @@ def test_top_level_readme_lists_everything():
 def test_scripts_are_found():
     """Guard for the script tests below: they must see every scripted step."""
     assert len(list(steps_with_scripts())) >= 10
+
+
+SCRIPTED = list(steps_with_scripts())
+
+
+@pytest.mark.parametrize(("path", "owner", "step"), SCRIPTED,
+                         ids=[f"{repo_relative(p)}:{o}:{s['name']}" for p, o, s in SCRIPTED])
+def test_script_env_matches_the_step_env(path, owner, step):
+    """Every PARAM_/WORKSPACE_/RESULT_ variable a script reads is declared in the step's env, and
+    every declared one is read (a typo would otherwise surface only on the untested path)."""
+    declared = {e["name"] for e in step.get("env", [])}
+    used = set(re.findall(r"\b((?:PARAM|WORKSPACE|RESULT)_[A-Z0-9_]+)\b", step["script"]))
+    assert used <= declared, f"{owner}/{step['name']}: script reads undeclared {sorted(used - declared)}"
+    tekton_vars = {e["name"] for e in step.get("env", []) if VAR.search(str(e.get("value", "")))}
+    unused = {n for n in tekton_vars if n not in step["script"]}
+    assert not unused, f"{owner}/{step['name']}: env declared but never read: {sorted(unused)}"
