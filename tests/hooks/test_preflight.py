@@ -492,3 +492,26 @@ def test_toleration_flags_follow_the_scheduler(flag: str, taint: dict, tolerated
     assert tolerates(parse_toleration(flag), taint) is tolerated
     soft = {**taint, "effect": "PreferNoSchedule"}  # never keeps a pod off a node
     assert untolerated_taints({"spec": {"taints": [soft]}}, []) == []
+
+
+def test_pod_gpu_request_counts_init_containers_sidecars_and_overhead() -> None:
+    from glm_tts_hooks.preflight.scheduling import pod_request
+
+    def container(gpus: int, *, requests: bool = False, sidecar: bool = False) -> dict:
+        key = "requests" if requests else "limits"
+        spec = {"name": "c", "resources": {key: {"nvidia.com/gpu": str(gpus)}}}
+        return {**spec, "restartPolicy": "Always"} if sidecar else spec
+
+    app_only = {"spec": {"containers": [container(1), container(2, requests=True)]}}
+    assert pod_request(app_only, "nvidia.com/gpu") == 3
+    big_init = {"spec": {"initContainers": [container(4)], "containers": [container(1)]}}
+    assert pod_request(big_init, "nvidia.com/gpu") == 4  # init containers run one at a time, before the app
+    with_sidecar = {
+        "spec": {
+            "initContainers": [container(1, sidecar=True), container(2)],
+            "containers": [container(1)],
+            "overhead": {"nvidia.com/gpu": "1"},
+        }
+    }
+    assert pod_request(with_sidecar, "nvidia.com/gpu") == 4  # max(1+2, 1+1) + overhead 1
+    assert pod_request({"spec": {"containers": [{"name": "c"}]}}, "nvidia.com/gpu") == 0
