@@ -448,3 +448,31 @@ def test_https_registry_trusted_through_the_system_ca_store(
         assert trusting.post("/validate", json=pod_review(image)).json()["response"]["allowed"] is True
     finally:
         registry.stop()
+
+
+def test_stop_lets_reviews_in_progress_answer(start_webhook):
+    """SIGTERM during a review (here: waiting on a silent registry) still answers the API server."""
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(16)
+        host = f"127.0.0.1:{silent.getsockname()[1]}"
+        server, client = start_webhook(
+            signature_policy(host, ec.generate_private_key(ec.SECP256R1()), timeoutSeconds=1)
+        )
+        answers = []
+        review = threading.Thread(
+            target=lambda: answers.append(
+                client.post("/validate", json=pod_review(f"{host}/{REPO}@sha256:{'12' * 32}"))
+            )
+        )
+        review.start()
+        deadline = time.monotonic() + 5
+        while server.in_flight.wait_idle(0) and time.monotonic() < deadline:
+            time.sleep(0.01)  # until the review is in progress
+        assert not server.in_flight.wait_idle(0), "the review never started"
+        server.stop()
+        assert server.in_flight.wait_idle(0), "stop() returned before the review was answered"
+        review.join(5)
+    assert answers and answers[0].status_code == 200
+    assert answers[0].headers["connection"] == "close"
+    assert answers[0].json()["response"]["allowed"] is False

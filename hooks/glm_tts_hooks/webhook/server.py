@@ -36,7 +36,29 @@ MAX_DRAIN_BYTES = 16 * 1024 * 1024  # read past an oversized body so the client 
 HANDSHAKE_TIMEOUT_SECONDS = 5.0
 IDLE_TIMEOUT_SECONDS = 30.0  # the API server keeps connections alive between reviews
 MAX_CONNECTIONS = 512  # one thread each; beyond this new connections are closed at once
+DRAIN_SECONDS = 10.0  # longest a review can take is the registry deadline (max 30 s, default 3 s)
 KNOWN_ENDPOINTS = ("/validate", "/imagereview", "/healthz", "/readyz", "/metrics")
+
+
+class InFlight:
+    """Counts reviews in progress so shutdown can wait for them (`with in_flight:` around one)."""
+
+    def __init__(self) -> None:
+        self._count = 0
+        self._idle = threading.Condition()
+
+    def __enter__(self) -> None:
+        with self._idle:
+            self._count += 1
+
+    def __exit__(self, *exc: object) -> None:
+        with self._idle:
+            self._count -= 1
+            self._idle.notify_all()
+
+    def wait_idle(self, timeout: float) -> bool:
+        with self._idle:
+            return self._idle.wait_for(lambda: self._count == 0, timeout)
 
 
 class StartupError(Exception):
@@ -103,6 +125,8 @@ class _Handler(BaseHTTPRequestHandler):
         log.debug("%s %s", self.address_string(), format % args)
 
     def _send(self, status: int, body: bytes, content_type: str = "application/json") -> None:
+        if self.server.webhook.stopping:
+            self.close_connection = True  # clients reconnect to another replica
         self.send_response(status)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
@@ -148,7 +172,10 @@ class _Handler(BaseHTTPRequestHandler):
         body = self._read_body()
         if body is None:
             return
-        api, review = routes[path]
+        with self.server.webhook.in_flight:
+            self._review(*routes[path], body)
+
+    def _review(self, api: str, review: Any, body: bytes) -> None:
         started = time.perf_counter()
         webhook = self.server.webhook
         try:
@@ -309,6 +336,8 @@ class WebhookServer:
         except OSError as exc:
             raise StartupError(f"cannot listen on {config.host}:{config.port}: {exc.strerror}") from None
         self._thread: threading.Thread | None = None
+        self.in_flight = InFlight()
+        self.stopping = False
 
     @property
     def address(self) -> tuple[str, int]:
@@ -331,8 +360,12 @@ class WebhookServer:
         )
         self._thread.start()
 
-    def stop(self) -> None:
+    def stop(self, drain_seconds: float = DRAIN_SECONDS) -> None:
+        """Stop accepting, let reviews in progress answer (the API server is waiting on them), close."""
+        self.stopping = True
         self._httpd.shutdown()
+        if not self.in_flight.wait_idle(drain_seconds):
+            log.warning("stopping with reviews still in progress after %.0fs", drain_seconds)
         self._httpd.server_close()
         if self._thread is not None:
             self._thread.join(timeout=5)
