@@ -37,7 +37,8 @@ REQUIRED_ANNOTATIONS = (
     "tekton.dev/platforms",
 )
 EXPECTED_TASKS = {
-    "glm-tts-build-image", "glm-tts-gpu-preflight", "glm-tts-helm-deploy", "glm-tts-verify",
+    "glm-tts-build-image", "glm-tts-gpu-preflight", "glm-tts-cuda-check", "glm-tts-helm-deploy",
+    "glm-tts-verify",
     "glm-tts-batch-plan", "glm-tts-batch-synthesize", "glm-tts-batch-gather",
 }
 EXPECTED_PIPELINES = {"glm-tts-cicd", "glm-tts-batch"}
@@ -200,14 +201,15 @@ def test_steps_run_as_non_root_except_kaniko():
         assert sc.get("allowPrivilegeEscalation") is False
 
 
-def test_gpu_limit_on_at_most_one_step_and_none_in_preflight():
-    """No catalog step needs a GPU (preflight reads the API; the service pod has the GPU)."""
+def test_gpu_limit_on_exactly_one_step_the_cuda_check():
+    """Only glm-tts-cuda-check uses a GPU (preflight reads the API; builds need none)."""
     gpu_steps = [
-        (owner, step["name"]) for _, owner, step in STEPS
+        (owner, step["name"], step["computeResources"]["limits"]) for _, owner, step in STEPS
         if any("gpu" in k for k in (step.get("computeResources", {}).get("limits") or {}))
+        or any("gpu" in k for k in (step.get("computeResources", {}).get("requests") or {}))
     ]
-    assert len(gpu_steps) <= 1, gpu_steps
-    assert not [g for g in gpu_steps if "preflight" in g[0]]
+    assert [(o, n) for o, n, _ in gpu_steps] == [("Task/glm-tts-cuda-check", "cuda-check")], gpu_steps
+    assert gpu_steps[0][2]["nvidia.com/gpu"] == 1
 
 
 def test_build_results_are_chains_type_hints():
@@ -238,7 +240,13 @@ def test_cicd_pipeline_wires_digests_and_reports_status():
     deploy = {p["name"]: p["value"] for p in tasks["deploy"]["params"]}
     assert deploy["IMAGE_DIGEST"] == "$(tasks.build-service.results.IMAGE_DIGEST)"
     assert deploy["HOOKS_IMAGE_DIGEST"] == "$(tasks.build-hooks.results.IMAGE_DIGEST)"
-    assert tasks["deploy"]["runAfter"] == ["preflight"] and tasks["verify"]["runAfter"] == ["deploy"]
+    assert tasks["cuda-check"]["runAfter"] == ["preflight"]
+    assert tasks["deploy"]["runAfter"] == ["cuda-check"] and tasks["verify"]["runAfter"] == ["deploy"]
+    (when,) = tasks["cuda-check"]["when"]
+    assert when == {"input": "$(params.GPU_COUNT)", "operator": "notin", "values": ["0"]}
+    cuda = {p["name"]: p["value"] for p in tasks["cuda-check"]["params"]}
+    built = "$(tasks.build-service.results.IMAGE_URL)@$(tasks.build-service.results.IMAGE_DIGEST)"
+    assert cuda["IMAGE"] == built
     final = {t["name"]: t for t in doc["spec"]["finally"]}
     statuses = {p["value"] for p in final["report-status"]["params"]}
     assert "$(tasks.status)" in statuses

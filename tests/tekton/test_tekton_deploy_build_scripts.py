@@ -496,3 +496,26 @@ def test_preflight_step_fails_a_cluster_without_gpus_and_names_the_fix(tmp_path)
     assert summary["ok"] is False and summary["exit"] == 1 and summary["failed"]
     assert "fix:" in run.stdout
     assert len(json.dumps(summary, separators=(",", ":"))) <= 1024
+
+
+# ---------------------------------------------------------------- cuda-check (real CLI, no GPU here)
+
+
+def test_cuda_check_step_fails_without_a_gpu_and_reports_why(tmp_path):
+    """On a GPU node this passes; here (no CUDA device) the real CLI must fail and the step with it."""
+    hooks_cli_or_skip()
+    (step,) = task("glm-tts-cuda-check")["spec"]["steps"]
+    run = run_step(
+        step,
+        params={"MIN_FREE_MEMORY_GIB": "10", "MIN_CAPABILITY": "7.0", "SKIP_PERF": "true"},
+        workspaces={},
+        results_dir=tmp_path / "cc",
+        timeout=180,
+    )
+    assert (
+        "--expect-gpus 1 --min-free-memory-gib 10 --min-capability 7.0 --output json --skip-perf"
+        in run.stdout
+    )
+    assert run.returncode == 1, (run.stdout[-2000:], run.stderr[-2000:])
+    report = run.results["REPORT"]
+    assert report["ok"] is False and report["exit"] == 1 and "gpus" in report["failed"]

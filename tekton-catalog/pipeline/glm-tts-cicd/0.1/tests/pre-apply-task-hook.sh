@@ -5,7 +5,7 @@ set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 catalog="$(cd "$here/../../../.." && pwd)"
 ns="${tns:?tns is set by the catalog test runner}"
-for task in glm-tts-build-image glm-tts-gpu-preflight glm-tts-helm-deploy glm-tts-verify; do
+for task in glm-tts-build-image glm-tts-gpu-preflight glm-tts-cuda-check glm-tts-helm-deploy glm-tts-verify; do
   kubectl -n "$ns" apply -f "$catalog/task/$task/0.1/$task.yaml"
 done
 kubectl create namespace glm-tts --dry-run=client -o yaml | kubectl apply -f -
