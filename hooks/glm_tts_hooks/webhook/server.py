@@ -34,6 +34,7 @@ log = logging.getLogger(__name__)
 MAX_BODY_BYTES = 3 * 1024 * 1024
 MAX_DRAIN_BYTES = 16 * 1024 * 1024  # read past an oversized body so the client sees our answer
 HANDSHAKE_TIMEOUT_SECONDS = 5.0
+LINGER_SECONDS = 1.0
 IDLE_TIMEOUT_SECONDS = 30.0  # the API server keeps connections alive between reviews
 MAX_CONNECTIONS = 512  # one thread each; beyond this new connections are closed at once
 DRAIN_SECONDS = 10.0  # longest a review can take is the registry deadline (max 30 s, default 3 s)
@@ -259,6 +260,25 @@ class _Handler(BaseHTTPRequestHandler):
             pass
 
 
+def _lingering_close(sock: ssl.SSLSocket) -> None:
+    """Close without losing our last response: closing with unread request bytes in the receive
+    buffer makes the kernel send a RST, which can destroy the response before the client reads it.
+    So send FIN first, then discard what the client still sends (bounded), then close."""
+    try:
+        sock.shutdown(socket.SHUT_WR)
+        sock.settimeout(LINGER_SECONDS)
+        drained = 0
+        while drained < MAX_DRAIN_BYTES:
+            chunk = sock.recv(64 * 1024)
+            if not chunk:
+                break
+            drained += len(chunk)
+    except OSError:
+        pass
+    finally:
+        sock.close()
+
+
 class _HTTPSServer(ThreadingHTTPServer):
     daemon_threads = True
     request_queue_size = 256
@@ -300,7 +320,7 @@ class _HTTPSServer(ThreadingHTTPServer):
         try:
             self.RequestHandlerClass(tls, client_address, self)
         finally:
-            tls.close()
+            _lingering_close(tls)
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         log.debug("connection from %s ended with an error", client_address, exc_info=True)
