@@ -100,6 +100,28 @@ def test_registered_voice_round_trip(start_server):
     assert "unknown voice 'narrator'" in gone.json()["detail"]
 
 
+def test_default_voice_is_used_when_a_request_names_none(start_server):
+    voices: list = []
+    backend = ToneBackend()
+    server = start_server(backend=backend, default_voice="house")
+    original = backend.synthesize
+
+    def spy(segments, options):
+        voices.append(options.voice.name if options.voice else None)
+        return original(segments, options)
+
+    backend.synthesize = spy
+    with server.client() as client:
+        missing = client.post(TTS_PATH, json={"text": "Who speaks?"})
+        assert missing.status_code == 422
+        assert "default voice" in missing.json()["detail"]
+        client.post(VOICES_PATH, data={"name": "house", "transcript": "The house voice."},
+                    files={"audio": ("house.wav", tone_wav(), "audio/wav")}).raise_for_status()
+        assert client.post(TTS_PATH, json={"text": "Who speaks?"}).status_code == 200
+        assert client.post(SPEECH_PATH, json={"input": "And now?", "voice": "alloy"}).status_code == 200
+    assert voices == ["house", "house"]
+
+
 def test_inline_prompt_audio_is_used_and_cleaned_up(start_server, tmp_path, monkeypatch):
     import tempfile
 

@@ -36,8 +36,12 @@ class ToneBackend:
         time.sleep(self.load_s)
         self.loaded = True
 
-    def warmup(self) -> None:
-        self.synthesize([Segment("warm up", "en")], SynthesisOptions())
+    def warmup(self) -> None:  # no delay at start-up: only requests are slow
+        delay, self.delay_s = self.delay_s, 0.0
+        try:
+            self.synthesize([Segment("warm up", "en")], SynthesisOptions())
+        finally:
+            self.delay_s = delay
 
     def synthesize(self, segments: list[Segment], options: SynthesisOptions) -> Audio:
         assert self.loaded, "synthesize() before load()"
@@ -65,13 +69,6 @@ class SlowToneBackend(ToneBackend):
 
     def __init__(self, settings=None):
         super().__init__(settings, delay_s=float(os.environ.get("TTS_TEST_DELAY_S", "0.5")))
-
-    def warmup(self) -> None:  # no delay at start-up: only requests are slow
-        delay, self.delay_s = self.delay_s, 0.0
-        try:
-            super().warmup()
-        finally:
-            self.delay_s = delay
 
 
 class FailingBackend(ToneBackend):

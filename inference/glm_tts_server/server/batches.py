@@ -14,6 +14,7 @@ import re
 import tempfile
 import threading
 import uuid
+from concurrent.futures import CancelledError
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -87,11 +88,15 @@ class BatchManager:
         synthesizer = self.service.synthesizer
         lifecycle = self.service.lifecycle
         for item in job.items:
-            if self._stopping.is_set():
+            if self._stopping.is_set() or lifecycle.draining:
                 job.status = "interrupted"
                 break
             future = self.service.queue.submit(synthesize_item, synthesizer, item, job.out_dir, block=True)
-            result = future.result()
+            try:
+                result = future.result()
+            except CancelledError:  # the process is shutting down
+                job.status = "interrupted"
+                break
             job.results[item.line] = result
             if result["status"] == "ok":
                 lifecycle.record_success()
@@ -135,5 +140,8 @@ class BatchManager:
         return None
 
     def stop(self) -> None:
-        """Running jobs stop after their current line (a drain must not wait for a whole batch)."""
+        """Running jobs stop after their current line (a drain must not wait for a whole batch).
+
+        An interrupted job keeps its finished lines; submit the rest again.
+        """
         self._stopping.set()
