@@ -154,6 +154,7 @@ def synthesize_item(synthesizer: Synthesizer, item: BatchItem, out_dir: Path) ->
         path = out_dir / f"{item.uttid}.wav"
         _atomic_write(path, encode(audio, "wav"))
         result.update(status="ok", file=path.name, duration_s=round(audio.duration_s, 3),
+                      synthesis_s=round(audio.metadata.get("synthesis_s", 0.0), 4),
                       rtf=round(audio.metadata.get("rtf", 0.0), 4))
     except Exception as exc:
         result.update(status="failed", error=f"{type(exc).__name__}: {exc}")
