@@ -347,11 +347,14 @@ def test_bearer_token_auth_from_dockerconfigjson(tmp_path: Path, start_webhook):
         tokens.server_close()
 
 
-def start_referrers_gateway(upstream: str) -> tuple[ThreadingHTTPServer, list[str]]:
+def start_referrers_gateway(
+    upstream: str, tamper_blobs: bool = False
+) -> tuple[ThreadingHTTPServer, list[str]]:
     """Debian's docker-registry (distribution 2.8) predates the OCI 1.1 referrers API. This gateway
     adds that one endpoint in front of it (answering from the registry's own referrers-tag index,
     as distribution 3 / zot / Harbor answer from their storage) and relays everything else, so the
-    client's API path is exercised against real registry content."""
+    client's API path is exercised against real registry content. With `tamper_blobs` it plays a
+    compromised registry or proxy that alters blob bytes in transit."""
     seen: list[str] = []
     referrers = re.compile(r"^/v2/(?P<name>.+)/referrers/(?P<digest>sha256:[0-9a-f]{64})$")
     upstream_client = httpx.Client(base_url=upstream, timeout=5)
@@ -380,7 +383,12 @@ def start_referrers_gateway(upstream: str) -> tuple[ThreadingHTTPServer, list[st
                 for k, v in relayed.headers.items()
                 if k.lower() in ("content-type", "docker-content-digest")
             }
-            self._answer(relayed.status_code, relayed.content, keep)
+            content = relayed.content
+            if tamper_blobs and "/blobs/" in self.path:
+                content = content.replace(
+                    b"cosign container image signature", b"cosign container image signaturE"
+                )
+            self._answer(relayed.status_code, content, keep)
 
         def _answer(self, status: int, body: bytes, headers: dict[str, str]) -> None:
             self.send_response(status)
@@ -476,3 +484,37 @@ def test_stop_lets_reviews_in_progress_answer(start_webhook):
     assert answers and answers[0].status_code == 200
     assert answers[0].headers["connection"] == "close"
     assert answers[0].json()["response"]["allowed"] is False
+
+
+def test_blob_altered_in_transit_is_refused(signed, start_webhook):
+    gateway, seen = start_referrers_gateway(signed.registry.url, tamper_blobs=True)
+    try:
+        host = f"127.0.0.1:{gateway.server_address[1]}"
+        _, client = start_webhook(signature_policy(host, signed.key))
+        image = f"{host}/{REPO}@{signed.digests['signed']}"
+        answer = client.post("/validate", json=pod_review(image)).json()["response"]
+        assert any("/blobs/" in path for path in seen)
+        assert answer["allowed"] is False and "has content digest" in answer["status"]["message"]
+    finally:
+        gateway.shutdown()
+        gateway.server_close()
+        gateway.upstream_client.close()
+
+
+def test_ephemeral_container_subresource_update_is_checked(start_webhook):
+    """`kubectl debug` adds an ephemeral container with UPDATE on pods/ephemeralcontainers."""
+    _, client = start_webhook(POLICIES["enforce"])
+    case = {
+        "api": "AdmissionReview",
+        "kind": "Pod",
+        "namespace": "glm-tts",
+        "images": {
+            "containers": [f"registry.example.com/glm-tts/server@sha256:{'1' * 64}"],
+            "ephemeralContainers": ["busybox:latest"],
+        },
+    }
+    review = json.loads(request_body(case))
+    review["request"].update(operation="UPDATE", subResource="ephemeralcontainers")
+    answer = client.post("/validate", json=review).json()["response"]
+    assert answer["allowed"] is False
+    assert "ephemeral container 'ephemeralcontainer-0'" in answer["status"]["message"]
