@@ -180,3 +180,18 @@ def test_index_page_is_served(espeak_server):
     assert "text/html" in page.headers["content-type"]
     for needle in ("/v1/tts", "/v1/voices", "/admin/empty-cache"):
         assert needle in page.text
+
+
+def test_a_client_leaving_a_stream_stops_the_synthesis(start_server):
+    backend = ToneBackend(delay_s=0.2)
+    server = start_server(backend=backend)
+    text = " ".join(f"Sentence {n} of a long reading." for n in range(1, 21))
+    request = {"text": text, "stream": True}
+    with server.client() as client, client.stream("POST", TTS_PATH, json=request) as response:
+        assert response.status_code == 200
+        next(response.iter_raw())  # the first sentence, then hang up
+    deadline = time.monotonic() + 5
+    while server.service.queue.admitted:
+        assert time.monotonic() < deadline, "the abandoned stream still holds its worker"
+        time.sleep(0.02)
+    assert backend.calls - 1 < 20 // 2, f"{backend.calls - 1} of 20 sentences synthesised for nobody"
