@@ -39,6 +39,7 @@ BLOB_CACHE_BYTES = 16 * 1024 * 1024
 DOCKER_HUB_API = "registry-1.docker.io"
 DOCKER_HUB_AUTH_KEYS = ("https://index.docker.io/v1/", "index.docker.io", "docker.io", DOCKER_HUB_API)
 DEFAULT_TOKEN_SECONDS = 60
+MAX_TOKENS = 4096
 
 
 class RegistryError(Exception):
@@ -389,5 +390,8 @@ class RegistryClient:
         return value
 
     def _remember(self, registry: str, repository: str, value: str, lifetime: float) -> None:
+        now = time.monotonic()
         with self._lock:
-            self._tokens[(registry, repository)] = (value, time.monotonic() + lifetime)
+            if len(self._tokens) >= MAX_TOKENS:  # one per repository: drop the expired ones
+                self._tokens = {k: v for k, v in self._tokens.items() if v[1] > now}
+            self._tokens[(registry, repository)] = (value, now + lifetime)
