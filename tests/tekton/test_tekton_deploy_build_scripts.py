@@ -56,20 +56,19 @@ def helm_dir(tmp_path: Path, major: int) -> Path:
 
 def deploy(tmp_path, major, *, source, params, values_files=(), set_values=(), dry_run=True, env=None):
     (step,) = task("glm-tts-helm-deploy")["spec"]["steps"]
+    # the helm home directories point at the pod's emptyDir; locally they go under tmp_path
     extra = {
-        "HELM_DRY_RUN": "true" if dry_run else "false",
         "HOME": str(tmp_path / "home"),
         "HELM_CACHE_HOME": str(tmp_path / "hc"),
         "HELM_CONFIG_HOME": str(tmp_path / "hcfg"),
         "HELM_DATA_HOME": str(tmp_path / "hd"),
     }
     extra.update(env or {})
-    step = dict(
-        step, env=[e for e in step["env"] if not e["name"].startswith("HELM_") and e["name"] != "HOME"]
-    )
+    homes = {"HOME", "HELM_CACHE_HOME", "HELM_CONFIG_HOME", "HELM_DATA_HOME"}
+    step = dict(step, env=[e for e in step["env"] if e["name"] not in homes])
     return run_step(
         step,
-        params=DEPLOY_DEFAULTS | params,
+        params=DEPLOY_DEFAULTS | {"DRY_RUN": "true" if dry_run else "false"} | params,
         workspaces={"source": source, "kubeconfig": None},
         array_params={"VALUES_FILES": list(values_files), "SET_VALUES": list(set_values)},
         results_dir=tmp_path / "deploy-results",
