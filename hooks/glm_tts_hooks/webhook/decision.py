@@ -44,10 +44,7 @@ class Finding:
     violation: Violation
 
     def describe(self) -> str:
-        return (
-            f"{self.container.describe()}: {self.violation.message} [rule {self.violation.rule}]; "
-            f"fix: {self.violation.fix}"
-        )
+        return f"{self.container.describe()}: {self.violation.describe()}"
 
 
 @dataclass

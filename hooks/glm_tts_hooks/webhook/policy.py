@@ -86,9 +86,8 @@ class Violation:
     message: str  # what is wrong, naming the image
     fix: str  # what to change
 
-    def describe(self, container: str | None = None) -> str:
-        where = f"container {container!r}: " if container else ""
-        return f"{where}{self.message} [rule {self.rule}]; fix: {self.fix}"
+    def describe(self) -> str:
+        return f"{self.message} [rule {self.rule}]; fix: {self.fix}"
 
 
 def evaluate_image(image: str, policy: Policy) -> list[Violation]:
