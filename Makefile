@@ -43,7 +43,8 @@ tools: $(VENV_STAMP) $(NODE_STAMP) sysdeps
 # elsewhere those tests skip and say how to install it.
 sysdeps:
 	@if ! command -v docker-registry >/dev/null && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends docker-registry; \
+		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends docker-registry; } \
+			|| echo "warning: could not install docker-registry; the real-registry tests will skip" >&2; \
 	fi
 
 demo: $(VENV_STAMP)
