@@ -17,6 +17,7 @@ from types import FrameType
 import uvicorn
 
 from glm_tts_server.config import Settings
+from glm_tts_server.constants import HEALTHZ_PATH, METRICS_PATH, READYZ_PATH
 from glm_tts_server.server.app import create_app
 from glm_tts_server.server.lifecycle import Phase
 from glm_tts_server.server.service import Service
@@ -24,8 +25,19 @@ from glm_tts_server.server.service import Service
 log = logging.getLogger(__name__)
 
 EXIT_OK, EXIT_FAILED = 0, 1
+PROBE_PATHS = (HEALTHZ_PATH, READYZ_PATH, METRICS_PATH)
 # uvicorn needs a moment after the drain to close connections and run the lifespan shutdown.
 _SHUTDOWN_RESERVE_S = 1.0
+
+
+class QuietProbes(logging.Filter):
+    """Keep kubelet probes and Prometheus scrapes (every few seconds) out of the access log."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        # uvicorn.access records carry (client, method, path, http_version, status)
+        return not (isinstance(args, tuple) and len(args) >= 3 and str(args[2]).split("?")[0] in PROBE_PATHS
+                    and record.levelno <= logging.INFO)
 
 
 class DrainingServer(uvicorn.Server):
@@ -70,6 +82,7 @@ def serve(settings: Settings) -> int:
                             timeout_graceful_shutdown=int(max(settings.drain_timeout_s, 1)),
                             proxy_headers=True, forwarded_allow_ips="*", server_header=False)
     server = DrainingServer(config, service, settings.drain_timeout_s)
+    logging.getLogger("uvicorn.access").addFilter(QuietProbes())
     service.on_fatal = server.stop_now
     server.run()
     code = EXIT_OK
