@@ -9,6 +9,7 @@ timeout → 504, anything else → 500. Timeouts and failures count towards `/he
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import threading
 import time
@@ -87,6 +88,10 @@ class SpeechRunner:
         synthesizer = self.service.synthesizer
         gap = to_pcm16(np.zeros(round(SENTENCE_GAP_S * synthesizer.sample_rate), dtype=np.float32))
 
+        def post(item: Any) -> None:
+            with contextlib.suppress(RuntimeError):  # the loop is gone: the server stopped meanwhile
+                loop.call_soon_threadsafe(chunks.put_nowait, item)
+
         def work() -> tuple[float, float]:
             started, produced = time.perf_counter(), 0.0
             try:
@@ -94,10 +99,10 @@ class SpeechRunner:
                     if stop.is_set():
                         break
                     pcm = to_pcm16(audio.samples)
-                    loop.call_soon_threadsafe(chunks.put_nowait, gap + pcm if produced else pcm)
+                    post(gap + pcm if produced else pcm)
                     produced += audio.duration_s + (SENTENCE_GAP_S if produced else 0.0)
             finally:
-                loop.call_soon_threadsafe(chunks.put_nowait, _END)
+                post(_END)
             return produced, time.perf_counter() - started
 
         future = self._submit(work, job)
