@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import functools
@@ -116,7 +117,9 @@ async def tts(body: TTSRequest, request: Request) -> Response:
     _check_text(service, body.text, body.phoneme, "text")
     cleanup: Callable[[], None] | None = None
     if body.prompt_audio is not None:
-        voice, path = _inline_voice(service, body.prompt_audio, body.prompt_text or "")
+        # Decoding and vetting up to max_upload_bytes of audio: off the event loop.
+        voice, path = await asyncio.to_thread(_inline_voice, service, body.prompt_audio,
+                                              body.prompt_text or "")
         cleanup = functools.partial(path.unlink, missing_ok=True)
     else:
         voice = _registered_voice(service, body.voice)
