@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import base64
+import re
+import shutil
 import struct
+import subprocess
 import time
 
 import numpy as np
@@ -180,6 +183,16 @@ def test_index_page_is_served(espeak_server):
     assert "text/html" in page.headers["content-type"]
     for needle in ("/v1/tts", "/v1/voices", "/admin/empty-cache"):
         assert needle in page.text
+
+
+@pytest.mark.skipif(shutil.which("node") is None, reason="needs node to parse the page's script")
+def test_index_page_script_parses(espeak_server, tmp_path):
+    with espeak_server.client() as client:
+        page = client.get("/").text
+    script = tmp_path / "page.js"
+    script.write_text(re.search(r"<script>(.*)</script>", page, re.S).group(1))
+    checked = subprocess.run(["node", "--check", str(script)], capture_output=True, text=True)
+    assert checked.returncode == 0, checked.stderr
 
 
 def test_a_client_leaving_a_stream_stops_the_synthesis(start_server):
