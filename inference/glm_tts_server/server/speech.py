@@ -117,7 +117,7 @@ class SpeechRunner:
     async def _next_chunk(self, chunks: asyncio.Queue[Any], future: Future, stop: threading.Event) -> Any:
         try:
             return await asyncio.wait_for(chunks.get(), self.timeout_s)
-        except TimeoutError:
+        except asyncio.TimeoutError:  # not the builtin TimeoutError before Python 3.11
             stop.set()
             raise self._failed(future, TimeoutError()) from None
 
@@ -158,7 +158,7 @@ class SpeechRunner:
     async def _await(self, future: Future[T], timeout: float) -> T:
         try:
             return await asyncio.wait_for(asyncio.wrap_future(future), timeout)
-        except TimeoutError:
+        except asyncio.TimeoutError:  # not the builtin TimeoutError before Python 3.11
             raise self._failed(future, TimeoutError()) from None
         except Exception as exc:
             raise self._failed(future, exc) from exc
