@@ -84,7 +84,8 @@ def test_drain_gives_up_at_the_timeout(start_server_process):
     server.terminate()
     started = time.monotonic()
     server.proc.wait(10)
-    assert time.monotonic() - started < 2 + 1.5, server.log()
+    # the deadline (2 s) plus process teardown, far short of the 20 s the stuck synthesis wants
+    assert time.monotonic() - started < 2 + 2.5, server.log()
     assert "drain timeout: 1 request(s) still in flight" in server.log()
 
 
