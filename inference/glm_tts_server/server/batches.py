@@ -108,6 +108,8 @@ class BatchManager:
         else:
             job.status = "done"
         self._save(job)
+        with self._lock:  # finished jobs are served from their status.json: memory stays flat
+            self._jobs.pop(job.id, None)
 
     def _save(self, job: BatchJob) -> None:
         data = json.dumps(job.snapshot(), ensure_ascii=False, indent=1).encode("utf-8")
