@@ -141,3 +141,15 @@ def test_empty_cache_reports_zero_bytes_on_cpu(start_server):
         response = client.post(EMPTY_CACHE_PATH, headers={"Authorization": "Bearer s3cret-admin"})
     assert response.status_code == 200, response.text
     assert response.json() == {"freed_bytes": 0, "memory": {}}
+
+
+def test_metric_labels_use_route_templates_not_raw_paths(start_server):
+    server = start_server()
+    with server.client() as client:
+        for n in range(3):
+            client.get(f"/no/such/path/{n}")
+            client.get(f"/v1/batch/{n:032x}")
+        text = client.get(METRICS_PATH).text
+    assert 'route="unmatched",status="404"} 3.0' in text
+    assert 'route="/v1/batch/{batch_id}",status="404"} 3.0' in text
+    assert "/no/such/path" not in text  # scanners cannot blow up the series count
