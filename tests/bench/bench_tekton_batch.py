@@ -37,11 +37,11 @@ from batch_util import espeak_service, run_batch, server_available, write_batch 
 LINES = 120
 REPLICAS = max(2, min(4, os.cpu_count() or 2))
 WORKERS = 2
-ROUNDS = 3
+ROUNDS = 5
 SENTENCES_PER_LINE = int(os.environ.get("BENCH_SENTENCES_PER_LINE", "4"))
 
 
-def run(root: Path, url: str | list[str], name: str, shards: int) -> tuple[float, dict[str, dict]]:
+def run(root: Path, url: str | list[str], name: str, shards: int) -> tuple[float, float, dict[str, dict]]:
     ws = root / name
     ws.mkdir()
     write_batch(ws, LINES, sentences=SENTENCES_PER_LINE)
@@ -58,7 +58,7 @@ def run(root: Path, url: str | list[str], name: str, shards: int) -> tuple[float
         record = json.loads(line)
         record["audio"] = (ws / record["wav"]).read_bytes()
         records[record["uttid"]] = record
-    return elapsed, records
+    return elapsed, out["seconds"]["synthesize"], records
 
 
 def pcm(data: bytes) -> bytes:
@@ -97,11 +97,13 @@ def main() -> int:
                 espeak_service(data, workers=WORKERS, extra_env={"GLMTTS_QUEUE_SIZE": "32"})))
         run(root, urls, "warmup", 4)  # first syntheses load voices; not timed
         times: dict[int, list[float]] = {1: [], 4: []}
+        synth: dict[int, list[float]] = {1: [], 4: []}
         outputs: dict[int, list[dict]] = {1: [], 4: []}
         for r in range(ROUNDS):
             for shards in (1, 4):
-                elapsed, records = run(root, urls, f"r{r}-s{shards}", shards)
+                elapsed, synth_s, records = run(root, urls, f"r{r}-s{shards}", shards)
                 times[shards].append(elapsed)
+                synth[shards].append(synth_s)
                 outputs[shards].append(records)
     load = os.getloadavg()[0]
     t1, t4 = statistics.median(times[1]), statistics.median(times[4])
@@ -113,7 +115,9 @@ def main() -> int:
     for shards, median in ((1, t1), (4, t4)):
         runs = [round(t, 2) for t in times[shards]]
         print(f"{shards} shard(s): median {median:6.2f} s  ({LINES / median:5.1f} lines/s)  runs {runs}")
-    print(f"speedup 4 vs 1 shard: {t1 / t4:.2f}x")
+    s1, s4 = statistics.median(synth[1]), statistics.median(synth[4])
+    print(f"speedup 4 vs 1 shard: {t1 / t4:.2f}x end to end (plan + synthesize + gather); "
+          f"synthesize phase alone {s1:.2f} s -> {s4:.2f} s = {s1 / s4:.2f}x")
     print("outputs 1 vs 4 shards:       " + json.dumps(compare(outputs[1][0], outputs[4][0])))
     print("outputs 1 vs 1 (run to run): " + json.dumps(compare(outputs[1][0], outputs[1][1])))
     return 0

@@ -104,16 +104,21 @@ def run_batch(workspace: Path, tmp: Path, url: str | list[str], *, shards: int,
     spreads the shards' connections over its pods.
     """
     urls = [url] if isinstance(url, str) else list(url)
+    started = time.perf_counter()
     planned = plan(workspace, tmp, shards=shards)
     assert planned.returncode == 0, planned.stderr
     shard_paths = planned.results["SHARDS"]
     jobs = [(s, urls[i % len(urls)]) for i, s in enumerate(shard_paths)]
+    planned_at = time.perf_counter()
     with ThreadPoolExecutor(max_workers=len(shard_paths)) as pool:
         runs = list(pool.map(lambda j: synthesize(workspace, tmp, j[0], j[1], concurrency=concurrency), jobs))
+    synthesized_at = time.perf_counter()
     for run in runs:
         assert run.returncode == 0, run.stderr
     gathered = gather(workspace, tmp, shard_paths)
-    return {"plan": planned, "synth": runs, "gather": gathered}
+    seconds = {"plan": planned_at - started, "synthesize": synthesized_at - planned_at,
+               "gather": time.perf_counter() - synthesized_at}
+    return {"plan": planned, "synth": runs, "gather": gathered, "seconds": seconds}
 
 
 def free_port() -> int:
