@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 
+from glm_tts_hooks.argtypes import positive_int
 from glm_tts_hooks.report import add_output_argument
 
 
@@ -14,13 +15,6 @@ def _capability(text: str) -> tuple[int, int]:
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r}: expected MAJOR.MINOR, e.g. 8.0") from None
     return major, minor
-
-
-def _at_least_one(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text} must be at least 1")
-    return value
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -33,7 +27,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument(
         "--expect-gpus",
-        type=_at_least_one,
+        type=positive_int,
         default=1,
         metavar="N",
         help="GPUs the pod should see (default: 1)",
@@ -54,7 +48,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument(
         "--matmul-size",
-        type=_at_least_one,
+        type=positive_int,
         default=4096,
         metavar="N",
         help="side of the square matrices (default: 4096)",

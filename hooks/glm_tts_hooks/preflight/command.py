@@ -5,25 +5,12 @@ from __future__ import annotations
 import argparse
 import sys
 
+from glm_tts_hooks.argtypes import non_negative_int, positive_int
 from glm_tts_hooks.kube import Kube, KubeError, add_connection_arguments, api_client_from_args
 from glm_tts_hooks.preflight.checks import Preflight
 from glm_tts_hooks.preflight.gpu import min_driver_for_cuda
 from glm_tts_hooks.preflight.options import Options, parse_cuda_version, parse_node_selector, parse_toleration
 from glm_tts_hooks.report import EXIT_USAGE, Report, add_output_argument, emit
-
-
-def _non_negative(text: str) -> int:
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"{text} is negative")
-    return value
-
-
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text} must be at least 1")
-    return value
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -42,12 +29,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument(
         "--gpu-count",
-        type=_non_negative,
+        type=non_negative_int,
         default=1,
         metavar="N",
         help="GPUs per replica; 0 = CPU-only release, GPU checks skipped (default: 1)",
     )
-    parser.add_argument("--replicas", type=_positive, default=1, metavar="N", help="replicas (default: 1)")
+    parser.add_argument("--replicas", type=positive_int, default=1, metavar="N", help="replicas (default: 1)")
     parser.add_argument(
         "--node-selector",
         action="append",
@@ -68,7 +55,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument(
         "--min-gpu-memory-mib",
-        type=_positive,
+        type=positive_int,
         default=10240,
         metavar="N",
         help="memory one GPU (or MIG slice) needs, MiB (default: 10240)",
