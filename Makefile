@@ -62,6 +62,7 @@ bench: tools
 	$(PY) tests/bench/run.py $(BENCH)
 
 docs: tools
+	$(PY) scripts/gen_values_schema.py
 	$(PY) scripts/gen_chart_docs.py
 
 clean:
