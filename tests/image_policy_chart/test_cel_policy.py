@@ -14,7 +14,7 @@ from glm_tts_hooks.webhook.policy import RULES, evaluate_images, parse_policy
 from harness.helm import find
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from webhook.cases import CASES, CONTAINER_KINDS, POLICIES, admission_review, pod_spec
+from webhook.cases import CASES, CONTAINER_KINDS, POLICIES, WORKLOAD_KINDS, admission_review, pod_spec
 
 from .admission import ENGINES, PolicyEvaluator, Verdict
 from .renders import render
@@ -82,16 +82,7 @@ def test_cel_verdict_matches_webhook(case, engine, evaluators):
 def test_cel_cases_cover_both_verdicts_every_container_and_workload_kind():
     assert {c["allowed"] for c in CEL_CASES} == {True, False}
     assert {k for c in CEL_CASES for k in c["images"]} == set(CONTAINER_KINDS)
-    assert {
-        "Pod",
-        "Deployment",
-        "StatefulSet",
-        "DaemonSet",
-        "ReplicaSet",
-        "ReplicationController",
-        "Job",
-        "CronJob",
-    } <= {c["kind"] for c in CEL_CASES}
+    assert set(WORKLOAD_KINDS) <= {c["kind"] for c in CEL_CASES}
     assert set(RULES) - {"signature"} <= {c["rule"] for c in CEL_CASES}
 
 
