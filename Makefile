@@ -35,7 +35,14 @@ $(NODE_STAMP): tools/package.json tools/package-lock.json
 	npm ci --prefix $(NODE_TOOLS) --no-audit --no-fund --loglevel=error
 	touch $@
 
-tools: $(VENV_STAMP) $(NODE_STAMP) sysdeps
+# checkov pins many of its dependencies, so it lives in its own virtualenv.
+CHECKOV_STAMP := $(TOOLS)/checkov-venv/.installed
+$(CHECKOV_STAMP): tools/checkov-requirements.txt
+	$(PYTHON) -m venv $(TOOLS)/checkov-venv
+	$(TOOLS)/checkov-venv/bin/pip install -q --disable-pip-version-check -r tools/checkov-requirements.txt
+	touch $@
+
+tools: $(VENV_STAMP) $(NODE_STAMP) $(CHECKOV_STAMP) sysdeps
 	$(PY) scripts/fetch_tools.py
 
 # System packages the tests drive for real: docker-registry (an OCI registry) for the image-policy
