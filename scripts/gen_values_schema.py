@@ -1,8 +1,17 @@
 #!/usr/bin/env python3
-"""Generate charts/glm-tts/values.schema.json from values.yaml: every object closed, every leaf typed.
+"""Generate a chart's values.schema.json from its values.yaml: every object closed, every leaf typed.
 
-Types come from the defaults; the few things defaults cannot say (enums, patterns, free-form maps)
-are listed below. `--check` fails when the committed schema differs from a fresh generation.
+Types come from the defaults. What defaults cannot say (enums, patterns, open maps, typed list items,
+cross-key rules) lives beside the chart in `values.schema.overrides.yaml`:
+
+    freeForm: [dotted.path, ...]          # objects whose keys the user chooses (labels, resources...)
+    overrides:                            # JSON-schema fragment per dotted path; a fragment with
+      dotted.path: {enum: [a, b]}         #   `type` replaces the generated node, else it is merged
+    root: {allOf: [...]}                  # keys merged into the root schema
+
+`--check` fails when the committed schema differs from a fresh generation. Without a chart argument
+every chart under charts/ that has the sidecar file is processed (what `make docs` and the staleness
+tests run); a chart without one keeps a hand-written schema.
 """
 
 from __future__ import annotations
@@ -15,55 +24,44 @@ from typing import Any
 
 import yaml
 
-CHART = Path(__file__).resolve().parent.parent / "charts" / "glm-tts"
-
-# Maps whose keys the user chooses (labels, selectors, Kubernetes resource blocks).
-FREE_FORM = {
-    "commonLabels", "commonAnnotations", "nodeSelector", "affinity", "podAnnotations", "podLabels",
-    "resources", "ingress.annotations", "networkPolicy.metricsNamespaceSelector",
-    "oauth2Proxy.resources", "hooks.resources",
-}
-OVERRIDES: dict[str, dict[str, Any]] = {
-    "server.backend": {"enum": ["glmtts", "espeak"]},
-    "server.logLevel": {"enum": ["debug", "info", "warning", "error"]},
-    "server.sampleRate": {"type": "integer", "enum": [16000, 22050, 24000, 32000, 44100, 48000]},
-    "gpu.count": {"type": "integer", "minimum": 0},
-    "gpu.resourceName": {"type": "string", "pattern": "^nvidia\\.com/(gpu|mig-[0-9]+g\\.[0-9]+gb)$"},
-    "gpu.cudaVersion": {"type": "string", "pattern": "^[0-9]+\\.[0-9]+$"},
-    "image.digest": {"type": "string", "pattern": "^(sha256:[0-9a-f]{64})?$"},
-    "hooks.image.digest": {"type": "string", "pattern": "^(sha256:[0-9a-f]{64})?$"},
-    "oauth2Proxy.image.digest": {"type": "string", "pattern": "^(sha256:[0-9a-f]{64})?$"},
-    "image.pullPolicy": {"enum": ["Always", "IfNotPresent", "Never"]},
-    "service.type": {"enum": ["ClusterIP", "NodePort", "LoadBalancer"]},
-    "autoscaling.mode": {"enum": ["none", "hpa", "keda"]},
-    "autoscaling.metric": {"enum": ["queue", "cpu"]},
-    "replicaCount": {"type": "integer", "minimum": 1},
-    "startupProbe.maxSeconds": {"type": "integer", "minimum": 10},
-    "metrics.prometheusRule.failureRatio": {"type": "number", "minimum": 0, "maximum": 1},
-    "metrics.prometheusRule.gpuMemoryRatio": {"type": "number", "minimum": 0, "maximum": 1},
-    "cudaCheck.minFreeMemoryGiB": {"type": "number", "minimum": 0},
-    "persistence.accessModes": {"type": "array", "items": {
-        "enum": ["ReadWriteOnce", "ReadOnlyMany", "ReadWriteMany", "ReadWriteOncePod"]}},
-    "imagePullSecrets": {"type": "array", "items": {"type": "string"}},
-    "oauth2Proxy.allowedGroups": {"type": "array", "items": {"type": "string"}},
-    "oauth2Proxy.extraArgs": {"type": "array", "items": {"type": "string"}},
-    "httpRoute.hostnames": {"type": "array", "items": {"type": "string"}},
-    # Each entry is one JSONL line: {"<word>": "<phoneme tokens>"} or {"word": ..., "pinyin": ...}.
-    "g2p.entries": {"type": "array", "items": {"type": "object", "minProperties": 1,
-                                               "additionalProperties": {"type": "string"}}},
-}
+ROOT = Path(__file__).resolve().parent.parent
+OVERRIDES_FILE = "values.schema.overrides.yaml"
+SIDECAR_KEYS = {"freeForm", "overrides", "root"}
 
 
-def schema_for(value: Any, path: str) -> dict[str, Any]:
-    if path in OVERRIDES and "type" in OVERRIDES[path]:
-        return dict(OVERRIDES[path])
-    if path in FREE_FORM:
+class SchemaSpec:
+    """The sidecar of one chart: open maps, per-path fragments and root additions."""
+
+    def __init__(self, chart: Path) -> None:
+        path = chart / OVERRIDES_FILE
+        data = yaml.safe_load(path.read_text()) if path.is_file() else {}
+        data = data or {}
+        unknown = set(data) - SIDECAR_KEYS
+        if unknown:
+            raise ValueError(f"{path}: unknown keys {sorted(unknown)} (allowed: {sorted(SIDECAR_KEYS)})")
+        self.free_form: set[str] = set(data.get("freeForm") or [])
+        self.overrides: dict[str, dict[str, Any]] = data.get("overrides") or {}
+        self.root: dict[str, Any] = data.get("root") or {}
+
+    def unused(self, seen: set[str]) -> list[str]:
+        """Sidecar paths that name no key of values.yaml: a typo there would silently do nothing."""
+        return sorted((self.free_form | set(self.overrides)) - seen)
+
+
+def schema_for(value: Any, path: str, spec: SchemaSpec, seen: set[str]) -> dict[str, Any]:
+    seen.add(path)
+    override = spec.overrides.get(path, {})
+    if "type" in override:
+        return dict(override)
+    if path in spec.free_form:
         node: dict[str, Any] = {"type": "object"}
     elif isinstance(value, dict):
         node = {
             "type": "object",
             "additionalProperties": False,
-            "properties": {k: schema_for(v, f"{path}.{k}" if path else k) for k, v in value.items()},
+            "properties": {
+                k: schema_for(v, f"{path}.{k}" if path else k, spec, seen) for k, v in value.items()
+            },
         }
     elif isinstance(value, list):
         item_types = {type(v) for v in value}
@@ -77,31 +75,55 @@ def schema_for(value: Any, path: str) -> dict[str, Any]:
         node = {"type": "number"}
     else:
         node = {"type": "string"}
-    node.update(OVERRIDES.get(path, {}))
+    node.update(override)
     return node
 
 
-def generate() -> str:
-    values = yaml.safe_load((CHART / "values.yaml").read_text())
-    schema = {"$schema": "http://json-schema.org/draft-07/schema#", "title": "glm-tts chart values",
-              **schema_for(values, "")}
+def generate(chart: Path) -> str:
+    values = yaml.safe_load((chart / "values.yaml").read_text()) or {}
+    name = yaml.safe_load((chart / "Chart.yaml").read_text())["name"]
+    spec = SchemaSpec(chart)
+    seen: set[str] = set()
+    body = schema_for(values, "", spec, seen)
+    unused = spec.unused(seen)
+    if unused:
+        raise ValueError(f"{chart / OVERRIDES_FILE}: no such key in values.yaml: {', '.join(unused)}")
+    schema = {"$schema": "http://json-schema.org/draft-07/schema#", "title": f"{name} chart values", **body}
+    schema.update(spec.root)
     return json.dumps(schema, indent=2, ensure_ascii=False) + "\n"
+
+
+def all_charts() -> list[Path]:
+    return sorted(p.parent for p in (ROOT / "charts").glob(f"*/{OVERRIDES_FILE}"))
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--check", action="store_true", help="fail when the committed schema is stale")
+    parser.add_argument(
+        "charts", nargs="*", type=Path, help="chart folders (default: every chart under charts/)"
+    )
+    parser.add_argument("--check", action="store_true", help="fail when a committed schema is stale")
     args = parser.parse_args(argv)
-    target = CHART / "values.schema.json"
-    fresh = generate()
-    if args.check:
-        if not target.is_file() or target.read_text() != fresh:
-            print(f"{target} is stale: run `make docs`", file=sys.stderr)
-            return 1
-        return 0
-    target.write_text(fresh)
-    print(f"wrote {target}")
-    return 0
+    charts = args.charts or all_charts()
+    stale = 0
+    for chart in charts:
+        if not (chart / "values.yaml").is_file() or not (chart / "Chart.yaml").is_file():
+            print(f"gen-values-schema: {chart} is not a chart (no Chart.yaml/values.yaml)", file=sys.stderr)
+            return 2
+        try:
+            fresh = generate(chart)
+        except (ValueError, yaml.YAMLError) as exc:
+            print(f"gen-values-schema: {exc}", file=sys.stderr)
+            return 2
+        target = chart / "values.schema.json"
+        if args.check:
+            if not target.is_file() or target.read_text() != fresh:
+                print(f"{target} is stale: run `make docs`", file=sys.stderr)
+                stale += 1
+            continue
+        target.write_text(fresh)
+        print(f"wrote {target}")
+    return 1 if stale else 0
 
 
 if __name__ == "__main__":

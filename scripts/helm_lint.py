@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""`helm lint --strict` every chart, with its default values and each ci/*.yaml profile, on helm 3 and 4."""
+"""`helm lint --strict` every chart with its defaults, each ci/ profile and environments/ file, on helm 3 and 4."""
 
 from __future__ import annotations
 
@@ -19,7 +19,9 @@ def main() -> int:
             print(f"helm-lint: {helm} missing: run `make tools`", file=sys.stderr)
             return 2
         for chart in charts:
-            profiles = [None, *sorted((chart / "ci").glob("*-values.yaml"))]
+            # ci/ profiles (what ct installs) and environments/ files (what teams deploy).
+            profiles = [None, *sorted((chart / "ci").glob("*-values.yaml")),
+                        *sorted((chart / "environments").glob("values-*.yaml"))]
             for profile in profiles:
                 args = [str(helm), "lint", "--strict", str(chart)]
                 if profile:

@@ -1,3 +1,7 @@
+{{/* Constants of the server image: defined here once, used by every template. */}}
+{{- define "glm-tts.serverPort" -}}8080{{- end -}}
+{{- define "glm-tts.modelDir" -}}/models{{- end -}}
+
 {{/* Names */}}
 {{- define "glm-tts.name" -}}
 {{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" -}}
@@ -13,19 +17,47 @@
 {{- end -}}
 {{- end -}}
 
+{{- define "glm-tts.internalServiceName" -}}{{ include "glm-tts.fullname" . }}-internal{{- end -}}
+
 {{- define "glm-tts.selectorLabels" -}}
 app.kubernetes.io/name: {{ include "glm-tts.name" . }}
 app.kubernetes.io/instance: {{ .Release.Name }}
 {{- end -}}
 
-{{- define "glm-tts.labels" -}}
-{{ include "glm-tts.selectorLabels" . }}
+{{- define "glm-tts.commonLabels" -}}
 app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
 app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/part-of: glm-tts
 helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
 {{- with .Values.commonLabels }}
 {{ toYaml . }}
 {{- end }}
+{{- end -}}
+
+{{- define "glm-tts.labels" -}}
+{{ include "glm-tts.selectorLabels" . }}
+{{ include "glm-tts.commonLabels" . }}
+{{- end -}}
+
+{{/*
+Labels of hook and test pods. They must not match the Deployment's selector (name + instance):
+otherwise HPA metrics, the PDB, topology spread and the not-ready alert count them as servers.
+Usage: include "glm-tts.hookPodLabels" (dict "ctx" $ "component" "verify" "client" true)
+*/}}
+{{- define "glm-tts.hookPodLabels" -}}
+app.kubernetes.io/name: {{ printf "%s-%s" (include "glm-tts.name" .ctx) .component | trunc 63 | trimSuffix "-" }}
+app.kubernetes.io/instance: {{ .ctx.Release.Name }}
+app.kubernetes.io/component: {{ .component }}
+{{ include "glm-tts.hookPodLabel" .ctx }}
+{{ include "glm-tts.commonLabels" .ctx }}
+{{- if .client }}
+{{ include "glm-tts.hookClientLabel" .ctx }}
+{{- end }}
+{{- end -}}
+
+{{/* Every hook and test pod: selected by the deny-all-ingress hooks NetworkPolicy. */}}
+{{- define "glm-tts.hookPodLabel" -}}
+glm-tts.io/hook-pod: {{ .Release.Name | quote }}
 {{- end -}}
 
 {{/* Pods the NetworkPolicy admits to the server port: the chart's own verify and test hooks. */}}
@@ -39,101 +71,166 @@ glm-tts.io/hook-client: {{ .Release.Name | quote }}
 {{- end }}
 {{- end -}}
 
-{{/* registry/repository@digest, or :tag when no digest is given. */}}
+{{/*
+One image object shape everywhere: {registry, repository, tag, digest, pullPolicy}.
+registry/repository@digest, else :tag, else :appVersion.
+Usage: include "glm-tts.imageRef" (dict "image" .Values.image "ctx" $)
+*/}}
 {{- define "glm-tts.imageRef" -}}
-{{- if .digest -}}
-{{- printf "%s/%s@%s" .registry .repository .digest -}}
+{{- $image := .image -}}
+{{- $repository := ternary $image.repository (printf "%s/%s" $image.registry $image.repository) (empty $image.registry) -}}
+{{- if $image.digest -}}
+{{- printf "%s@%s" $repository $image.digest -}}
 {{- else -}}
-{{- printf "%s/%s:%s" .registry .repository (toString .tag) -}}
+{{- printf "%s:%s" $repository (toString (default .ctx.Chart.AppVersion $image.tag)) -}}
 {{- end -}}
 {{- end -}}
 
-{{- define "glm-tts.image" -}}{{ include "glm-tts.imageRef" .Values.image }}{{- end -}}
-{{- define "glm-tts.hooksImage" -}}{{ include "glm-tts.imageRef" .Values.hooks.image }}{{- end -}}
-{{- define "glm-tts.proxyImage" -}}{{ include "glm-tts.imageRef" .Values.oauth2Proxy.image }}{{- end -}}
+{{/* image + imagePullPolicy lines of a container. Usage: include "glm-tts.containerImage" (dict "image" ... "ctx" $) */}}
+{{- define "glm-tts.containerImage" -}}
+image: {{ include "glm-tts.imageRef" . | quote }}
+imagePullPolicy: {{ default "IfNotPresent" .image.pullPolicy }}
+{{- end -}}
 
-{{/* Restricted Pod Security Standard, shared by every pod and container of the chart. */}}
-{{- define "glm-tts.podSecurityContext" -}}
-runAsNonRoot: true
-runAsUser: 65532
-runAsGroup: 65532
-fsGroup: 65532
-seccompProfile:
-  type: RuntimeDefault
+{{/* The download runs the hooks image unless an image of its own is set. */}}
+{{- define "glm-tts.modelDownloadImage" -}}
+{{- ternary .Values.modelDownload.image .Values.hooks.image (not (empty .Values.modelDownload.image.repository)) | toYaml -}}
+{{- end -}}
+
+{{/* Pod-level settings shared by every pod of the chart. */}}
+{{- define "glm-tts.podSecurity" -}}
+securityContext:
+  {{- toYaml .Values.podSecurityContext | nindent 2 }}
+{{- with .Values.imagePullSecrets }}
+imagePullSecrets:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
 {{- end -}}
 
 {{- define "glm-tts.containerSecurityContext" -}}
-runAsNonRoot: true
-runAsUser: 65532
-runAsGroup: 65532
-allowPrivilegeEscalation: false
-readOnlyRootFilesystem: true
-capabilities:
-  drop:
-    - ALL
-seccompProfile:
-  type: RuntimeDefault
+securityContext:
+  {{- toYaml .Values.containerSecurityContext | nindent 2 }}
 {{- end -}}
 
-{{- define "glm-tts.serverServiceName" -}}{{ include "glm-tts.fullname" . }}{{- end -}}
+{{/* A writable /tmp for containers with a read-only root filesystem. */}}
+{{- define "glm-tts.tmpMount" -}}
+- name: tmp
+  mountPath: /tmp
+{{- end -}}
 
-{{/* In-cluster URL of the server port (hooks reach it directly; the NetworkPolicy admits them). */}}
+{{/*
+Resources with the GPU limit merged in (one place for the merge).
+Usage: include "glm-tts.gpuResources" (dict "resources" .Values.resources "ctx" $)
+*/}}
+{{- define "glm-tts.gpuResources" -}}
+{{- $resources := deepCopy (default (dict) .resources) -}}
+{{- $gpu := .ctx.Values.gpu -}}
+{{- if gt (int $gpu.count) 0 -}}
+{{- $limits := default (dict) $resources.limits -}}
+{{- $_ := set $limits $gpu.resourceName $gpu.count -}}
+{{- $_ := set $resources "limits" $limits -}}
+{{- end -}}
+{{- toYaml $resources -}}
+{{- end -}}
+
+{{/* In-cluster URL of the server port (the credentialed internal path). */}}
 {{- define "glm-tts.serverUrl" -}}
-{{- printf "http://%s-internal.%s.svc:8080" (include "glm-tts.fullname" .) .Release.Namespace -}}
+{{- printf "http://%s.%s.svc:%s" (include "glm-tts.internalServiceName" .) .Release.Namespace (include "glm-tts.serverPort" .) -}}
+{{- end -}}
+
+{{/* Autoscaling owns the replica count when an HPA or a ScaledObject is rendered. */}}
+{{- define "glm-tts.autoscaled" -}}
+{{- if ne .Values.autoscaling.mode "none" -}}true{{- end -}}
 {{- end -}}
 
 {{- define "glm-tts.replicas" -}}
-{{- if eq .Values.autoscaling.mode "none" -}}{{ .Values.replicaCount }}{{- else -}}{{ .Values.autoscaling.minReplicas }}{{- end -}}
+{{- if include "glm-tts.autoscaled" . -}}{{ .Values.autoscaling.minReplicas }}{{- else -}}{{ .Values.replicaCount }}{{- end -}}
 {{- end -}}
 
 {{- define "glm-tts.modelClaim" -}}
 {{- default (printf "%s-models" (include "glm-tts.fullname" .)) .Values.persistence.existingClaim -}}
 {{- end -}}
 
+{{/*
+Rollout strategy type. `auto` picks Recreate when the model volume can be attached to one node only
+(a surge pod scheduled elsewhere would hang on Multi-Attach), else RollingUpdate.
+*/}}
+{{- define "glm-tts.strategyType" -}}
+{{- $type := .Values.rollout.strategy -}}
+{{- if eq $type "auto" -}}
+{{- $modes := .Values.persistence.accessModes -}}
+{{- $sharable := or (has "ReadWriteMany" $modes) (has "ReadOnlyMany" $modes) -}}
+{{- $type = ternary "Recreate" "RollingUpdate" (and .Values.persistence.enabled (not $sharable)) -}}
+{{- end -}}
+{{- $type -}}
+{{- end -}}
+
+{{/* Pods the rollout runs on top of the replicas (what preflight must find room for). */}}
+{{- define "glm-tts.surge" -}}
+{{- if eq (include "glm-tts.strategyType" .) "RollingUpdate" -}}{{ .Values.rollout.maxSurge }}{{- else -}}0{{- end -}}
+{{- end -}}
+
+{{/* Start-up budget: image pull and scheduling plus model load; the longest a healthy cold start takes. */}}
+{{- define "glm-tts.startupBudgetSeconds" -}}
+{{- add .Values.startupProbe.maxSeconds .Values.startupProbe.imagePullSeconds -}}
+{{- end -}}
+
+{{- define "glm-tts.verifyTimeoutSeconds" -}}
+{{- if gt (int .Values.verify.timeoutSeconds) 0 -}}{{ .Values.verify.timeoutSeconds }}{{- else -}}{{ include "glm-tts.startupBudgetSeconds" . }}{{- end -}}
+{{- end -}}
+
 {{/* Helm hook annotations plus their Argo CD equivalents, so both tools run hooks the same way. */}}
 {{- define "glm-tts.hookAnnotations" -}}
 helm.sh/hook: {{ .hook }}
 helm.sh/hook-weight: {{ .weight | quote }}
-helm.sh/hook-delete-policy: before-hook-creation,hook-succeeded
+helm.sh/hook-delete-policy: {{ default "before-hook-creation,hook-succeeded" .helmDelete }}
 argocd.argoproj.io/hook: {{ .argo }}
-argocd.argoproj.io/hook-delete-policy: BeforeHookCreation,HookSucceeded
+argocd.argoproj.io/hook-delete-policy: {{ default "BeforeHookCreation,HookSucceeded" .argoDelete }}
 argocd.argoproj.io/sync-wave: {{ .weight | quote }}
-{{- end -}}
-
-{{/* Settings checks that cannot be expressed in values.schema.json. */}}
-{{- define "glm-tts.validate" -}}
-{{- $min := add .Values.preStopSleepSeconds .Values.server.drainTimeoutSeconds -}}
-{{- if le (int .Values.terminationGracePeriodSeconds) (int $min) -}}
-{{- fail (printf "terminationGracePeriodSeconds (%v) must exceed preStopSleepSeconds + server.drainTimeoutSeconds (%v), or in-flight requests are killed during rollouts" .Values.terminationGracePeriodSeconds $min) -}}
-{{- end -}}
-{{- if and .Values.oauth2Proxy.enabled (not .Values.oauth2Proxy.existingSecret) (not (and .Values.oauth2Proxy.clientId .Values.oauth2Proxy.clientSecret .Values.oauth2Proxy.cookieSecret)) -}}
-{{- fail "oauth2Proxy.enabled needs oauth2Proxy.existingSecret (keys client-id, client-secret, cookie-secret) or all of oauth2Proxy.clientId, clientSecret and cookieSecret" -}}
-{{- end -}}
-{{- if and .Values.oauth2Proxy.enabled (not .Values.oauth2Proxy.issuerUrl) -}}
-{{- fail "oauth2Proxy.enabled needs oauth2Proxy.issuerUrl (your OIDC issuer)" -}}
-{{- end -}}
-{{- if and .Values.ingress.enabled .Values.httpRoute.enabled -}}
-{{- fail "enable either ingress or httpRoute, not both" -}}
-{{- end -}}
 {{- end -}}
 
 {{/* verify arguments shared by the post-install Job and the helm test Pod. */}}
 {{- define "glm-tts.verifyArgs" -}}
 - verify
 - --url={{ include "glm-tts.serverUrl" . }}
-- --timeout={{ .Values.verify.timeoutSeconds }}
+- --timeout={{ include "glm-tts.verifyTimeoutSeconds" . }}
 - --expect-sample-rate={{ .Values.server.sampleRate }}
 {{- end -}}
 
-{{/* The API key, when the server requires one, reaches verify from the same Secret. */}}
-{{- define "glm-tts.verifyEnv" -}}
+{{/*
+The API key from auth.existingSecret. Behind the proxy the key is mandatory (the server port must
+never answer without it), so the reference is not optional there.
+*/}}
+{{- define "glm-tts.apiKeyEnv" -}}
 {{- if .Values.auth.existingSecret -}}
-env:
-  - name: GLMTTS_API_KEY
-    valueFrom:
-      secretKeyRef:
-        name: {{ .Values.auth.existingSecret }}
-        key: api-key
-        optional: true
+- name: GLMTTS_API_KEY
+  valueFrom:
+    secretKeyRef:
+      name: {{ .Values.auth.existingSecret }}
+      key: api-key
+      optional: {{ not .Values.oauth2Proxy.enabled }}
 {{- end -}}
+{{- end -}}
+
+{{- define "glm-tts.verifyEnv" -}}
+{{- with (include "glm-tts.apiKeyEnv" .) -}}
+env:
+  {{- . | nindent 2 }}
+{{- end -}}
+{{- end -}}
+
+{{/* Secrets and extra variables of the server container. */}}
+{{- define "glm-tts.serverEnv" -}}
+{{- with .Values.auth.existingSecret -}}
+{{ include "glm-tts.apiKeyEnv" $ }}
+- name: GLMTTS_ADMIN_TOKEN
+  valueFrom:
+    secretKeyRef:
+      name: {{ . }}
+      key: admin-token
+      optional: true
+{{- end }}
+{{- with .Values.server.extraEnv }}
+{{ toYaml . }}
+{{- end }}
 {{- end -}}
