@@ -17,14 +17,14 @@ PROFILES = ["default", *sorted(p.stem for p in (CHART / "ci").glob("*-values.yam
 JUSTIFIED_SKIPS = {
     "CKV_K8S_11": "no CPU limits: CFS throttling adds latency to synthesis; CPU requests are set",
     "CKV_K8S_43": "the digest is supplied at deploy time (image.digest, set by the Tekton deploy task) and "
-                  "enforced by the glm-tts-image-policy chart; chart defaults cannot know it",
+    "enforced by the glm-tts-image-policy chart; chart defaults cannot know it",
     "CKV_K8S_15": "IfNotPresent: images are pinned (digest in production) and the GPU image is several GB",
     "CKV_K8S_38": "the preflight and verify hook Jobs read the API (nodes, a Deployment) and need a token; "
-                  "the server's ServiceAccount has none",
+    "the server's ServiceAccount has none",
     "CKV_K8S_8": "run-to-completion hook Jobs and the helm test Pod have no liveness probe by nature",
     "CKV_K8S_9": "run-to-completion hook Jobs and the helm test Pod have no readiness probe by nature",
     "CKV_K8S_35": "oauth2-proxy and the server read their credentials from env (secretKeyRef), "
-                  "which is how both programs are configured",
+    "which is how both programs are configured",
 }
 
 
@@ -36,8 +36,12 @@ def failed_checks(tmp_path_factory):
     for profile in PROFILES:
         files = [] if profile == "default" else [CHART / "ci" / f"{profile}.yaml"]
         (folder / f"{profile}.yaml").write_text(render_raw(CHART, values_files=files, namespace="glm-tts"))
-    proc = subprocess.run([str(CHECKOV), "-d", str(folder), "--framework", "kubernetes", "--quiet",
-                           "--compact", "-o", "json"], capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [str(CHECKOV), "-d", str(folder), "--framework", "kubernetes", "--quiet", "--compact", "-o", "json"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     report = json.loads(proc.stdout)
     reports = report if isinstance(report, list) else [report]
     assert sum(r["summary"]["passed"] for r in reports) > 100, "checkov ran no checks"
@@ -45,8 +49,13 @@ def failed_checks(tmp_path_factory):
 
 
 def test_no_unjustified_checkov_failure(failed_checks):
-    unjustified = sorted({f"{f['check_id']} {f['check_name']} ({f['resource']})"
-                          for f in failed_checks if f["check_id"] not in JUSTIFIED_SKIPS})
+    unjustified = sorted(
+        {
+            f"{f['check_id']} {f['check_name']} ({f['resource']})"
+            for f in failed_checks
+            if f["check_id"] not in JUSTIFIED_SKIPS
+        }
+    )
     assert not unjustified, "\n".join(unjustified)
 
 

@@ -157,8 +157,9 @@ def test_no_wildcard_rbac_and_least_privilege(renders, profile):
             for key in ("apiGroups", "resources", "verbs"):
                 assert "*" not in rule.get(key, []), (obj["metadata"]["name"], rule)
     (verify_role,) = find(renders["default", 4], "Role", "glm-tts-verify")
-    assert verify_role["rules"] == [{"apiGroups": ["apps"], "resources": ["deployments"],
-                                     "resourceNames": ["glm-tts"], "verbs": ["get"]}]
+    assert verify_role["rules"] == [
+        {"apiGroups": ["apps"], "resources": ["deployments"], "resourceNames": ["glm-tts"], "verbs": ["get"]}
+    ]
 
 
 @pytest.mark.parametrize("profile", PROFILES)
@@ -175,13 +176,22 @@ def hooks_cli_pending_contract():
     parser = build_parser()
     pending = []
     try:
-        parser.parse_args(["preflight", "--namespace=x", "--release=r", "--max-surge=0", "--node-autoscaler"])
+        parser.parse_args(
+            [
+                "preflight",
+                "--namespace=x",
+                "--release-selector=a=b",
+                "--surge=0",
+                "--node-autoscaler",
+                "--instances-per-gpu=2",
+            ]
+        )
     except SystemExit:
-        pending.append("preflight --release/--max-surge/--node-autoscaler")
+        pending.append("preflight --release-selector/--surge/--node-autoscaler/--instances-per-gpu")
     try:
-        parser.parse_args(["download-model", "--source=hf://zai-org/GLM-TTS", "--target=/models"])
+        parser.parse_args(["fetch-weights", "--model-dir=/models"])
     except SystemExit:
-        pending.append("download-model")
+        pending.append("fetch-weights")
     return pending
 
 
@@ -206,8 +216,13 @@ def test_hook_arguments_are_accepted_by_the_hooks_cli(renders, profile):
 def test_preflight_checks_what_the_deployment_schedules(renders):
     (job,) = find(renders["gpu-values", 4], "Job", "glm-tts-preflight")
     args = job["spec"]["template"]["spec"]["containers"][0]["args"]
-    assert {"--gpu-count=1", "--gpu-resource=nvidia.com/gpu", "--runtime-class=nvidia", "--fail-on-warning",
-            "--storage-class=standard"} <= set(args)
+    assert {
+        "--gpu-count=1",
+        "--gpu-resource=nvidia.com/gpu",
+        "--runtime-class=nvidia",
+        "--fail-on-warning",
+        "--storage-class=standard",
+    } <= set(args)
     if not hooks_cli_pending_contract():
         parsed = build_parser().parse_args(args)
         assert parsed.gpu_count == 1 and parsed.runtime_class == "nvidia"
@@ -233,15 +248,32 @@ def test_schema_rejects_misspelt_key_and_wrong_type(helm):
 
 def test_optional_objects_follow_their_toggles(renders):
     default_kinds = {o["kind"] for o in renders["default", 4]}
-    assert not default_kinds & {"ServiceMonitor", "PrometheusRule", "HorizontalPodAutoscaler", "ScaledObject",
-                                "HTTPRoute", "Ingress", "PodDisruptionBudget", "Secret"}
+    assert not default_kinds & {
+        "ServiceMonitor",
+        "PrometheusRule",
+        "HorizontalPodAutoscaler",
+        "ScaledObject",
+        "HTTPRoute",
+        "Ingress",
+        "PodDisruptionBudget",
+        "Secret",
+    }
     full_kinds = {o["kind"] for o in renders["full-values", 4]}
-    assert {"ServiceMonitor", "PrometheusRule", "HorizontalPodAutoscaler", "HTTPRoute",
-            "PodDisruptionBudget"} <= full_kinds
+    assert {
+        "ServiceMonitor",
+        "PrometheusRule",
+        "HorizontalPodAutoscaler",
+        "HTTPRoute",
+        "PodDisruptionBudget",
+    } <= full_kinds
     keda = render("default", values={"autoscaling": {"mode": "keda"}})
     (scaled,) = find(keda, "ScaledObject")
-    assert scaled["spec"]["advanced"]["horizontalPodAutoscalerConfig"]["behavior"]["scaleDown"][
-        "stabilizationWindowSeconds"] == 600
+    assert (
+        scaled["spec"]["advanced"]["horizontalPodAutoscalerConfig"]["behavior"]["scaleDown"][
+            "stabilizationWindowSeconds"
+        ]
+        == 600
+    )
     (hpa,) = find(renders["full-values", 4], "HorizontalPodAutoscaler")
     assert hpa["spec"]["metrics"][0]["pods"]["metric"]["name"] == "glmtts_queue_depth"
 
@@ -259,9 +291,16 @@ def test_g2p_dictionary_renders_as_jsonl_and_does_not_restart_pods(renders):
 
 
 def test_no_secret_in_configmaps_or_notes(tmp_path):
-    values = {"auth": {"existingSecret": "api"},
-              "oauth2Proxy": {"enabled": True, "issuerUrl": "https://idp.example.com", "clientId": "cid",
-                              "clientSecret": "s3cr3t-client", "cookieSecret": "c00kie-s3cr3t-0123456789ab"}}
+    values = {
+        "auth": {"existingSecret": "api"},
+        "oauth2Proxy": {
+            "enabled": True,
+            "issuerUrl": "https://idp.example.com",
+            "clientId": "cid",
+            "clientSecret": "s3cr3t-client",
+            "cookieSecret": "c00kie-s3cr3t-0123456789ab",
+        },
+    }
     objects = render("default", values=values)
     for cm in find(objects, "ConfigMap"):
         text = yaml.safe_dump(cm)
@@ -270,8 +309,21 @@ def test_no_secret_in_configmaps_or_notes(tmp_path):
     values_file.write_text(yaml.safe_dump(values))
     from harness.helm import helm_binary
 
-    out = subprocess.run([helm_binary(4), "install", "glm-tts", str(CHART), "--dry-run=client",
-                          "--namespace", "glm-tts", "-f", str(values_file)], capture_output=True, text=True)
+    out = subprocess.run(
+        [
+            helm_binary(4),
+            "install",
+            "glm-tts",
+            str(CHART),
+            "--dry-run=client",
+            "--namespace",
+            "glm-tts",
+            "-f",
+            str(values_file),
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert out.returncode == 0, out.stderr
     notes = out.stdout.split("NOTES:", 1)[1]
     assert "helm test glm-tts" in notes and "port-forward" in notes
@@ -291,6 +343,7 @@ def test_chart_yaml_and_values_pass_chart_testing_schema():
 
 def test_readme_table_and_schema_are_current():
     for script in ("gen_values_schema.py", "gen_chart_docs.py"):
-        proc = subprocess.run([sys.executable, str(REPO / "scripts" / script), "--check"],
-                              capture_output=True, text=True)
+        proc = subprocess.run(
+            [sys.executable, str(REPO / "scripts" / script), "--check"], capture_output=True, text=True
+        )
         assert proc.returncode == 0, f"{script}: {proc.stdout}{proc.stderr} (run `make docs`)"

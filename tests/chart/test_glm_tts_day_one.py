@@ -195,23 +195,34 @@ def test_glmtts_without_weights_or_download_is_refused_with_the_fix():
 
 
 def test_download_is_the_hooks_verb_writing_where_the_server_reads():
-    objects = render({"modelDownload": {"revision": "v1", "existingSecret": "hf"}})
+    objects = render(
+        {"modelDownload": {"revision": "v1", "existingSecret": "hf", "endpoint": "https://hf.example"}}
+    )
     download = containers(objects, "model-download")
     assert "command" not in download, "the verb's marker is the one skip rule; no shell test"
     assert download["args"] == [
-        "download-model",
-        "--source=hf://zai-org/GLM-TTS",
-        "--target=/models",
-        "--cache-dir=/tmp/model-cache",
+        "fetch-weights",
+        "--model-dir=/models",
         "--revision=v1",
+        "--endpoint=https://hf.example",
     ]
     env = env_of(download)
-    assert env["HOME"]["value"] == "/tmp" and env["HF_HOME"]["value"].startswith("/tmp/")
+    assert env["HOME"]["value"] == "/tmp"
     assert env["HF_TOKEN"]["valueFrom"]["secretKeyRef"] == {"name": "hf", "key": "token", "optional": True}
     mounts = {m["name"]: m for m in download["volumeMounts"]}
     assert mounts["models"]["mountPath"] == "/models" and not mounts["models"].get("readOnly")
     (config,) = find(objects, "ConfigMap", "glm-tts")
     assert config["data"]["GLMTTS_MODEL_DIR"] == "/models"
+
+
+def test_a_custom_download_command_replaces_the_verb():
+    command = ["s5cmd", "sync", "s3://weights/glm-tts/*", "/models/ckpt/"]
+    objects = render(
+        {"modelDownload": {"command": command, "image": {"registry": "r.example", "repository": "s5"}}}
+    )
+    download = containers(objects, "model-download")
+    assert download["command"] == command and "args" not in download
+    assert download["image"] == "r.example/s5:0.1.0"
 
 
 # --- 4. upgrades on a GPU pool sized for the release ----------------------------------------------
@@ -221,7 +232,8 @@ def test_rwo_model_volume_recreates_and_preflight_asks_for_no_surge():
     objects = render()
     assert deployment(objects)["spec"]["strategy"] == {"type": "Recreate"}
     args = preflight_args(objects)
-    assert "--max-surge=0" in args and "--release=glm-tts" in args
+    assert "--surge=0" in args
+    assert "--release-selector=app.kubernetes.io/instance=glm-tts,app.kubernetes.io/name=glm-tts" in args
     assert "--node-autoscaler" not in args
 
 
@@ -235,12 +247,12 @@ def test_shared_volume_surges_only_when_asked_and_preflight_follows():
         "type": "RollingUpdate",
         "rollingUpdate": {"maxUnavailable": 1, "maxSurge": 0},
     }
-    assert "--max-surge=0" in preflight_args(objects)
+    assert "--surge=0" in preflight_args(objects)
     surge = render(
         {**rwx, "rollout": {"maxSurge": 1, "maxUnavailable": 0}, "preflight": {"nodeAutoscaler": True}}
     )
     assert deployment(surge)["spec"]["strategy"]["rollingUpdate"] == {"maxUnavailable": 0, "maxSurge": 1}
-    assert {"--max-surge=1", "--node-autoscaler"} <= set(preflight_args(surge))
+    assert {"--surge=1", "--node-autoscaler"} <= set(preflight_args(surge))
 
 
 def test_impossible_rollouts_are_refused():
@@ -358,6 +370,21 @@ def test_cluster_scoped_preflight_grants_do_not_outlive_the_release():
         assert {"before-hook-creation", "hook-succeeded", "hook-failed"} <= set(
             annotations["helm.sh/hook-delete-policy"].split(",")
         )
+
+
+# --- Several model instances per GPU (issue 15): memory and start-up budgets -----------------------
+
+
+def test_instances_per_gpu_scale_memory_checks_and_the_start_up_budget():
+    objects = render({"gpu": {"instancesPerGpu": 3}, "cudaCheck": {"enabled": True}})
+    assert "--instances-per-gpu=3" in preflight_args(objects)
+    cuda = containers(objects, "cuda-check")["command"]
+    assert cuda[cuda.index("--instances-per-gpu") + 1] == "3"
+    server = containers(objects, "server")
+    assert server["startupProbe"]["failureThreshold"] * server["startupProbe"]["periodSeconds"] >= 3 * 1800
+    assert deployment(objects)["spec"]["progressDeadlineSeconds"] == 3 * 1800 + 600
+    with pytest.raises(HelmError, match="instancesPerGpu"):
+        render({"gpu": {"instancesPerGpu": 0}})
 
 
 # --- Gray release and environments (issue 13) -------------------------------------------------------

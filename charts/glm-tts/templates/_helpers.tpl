@@ -172,7 +172,12 @@ Rollout strategy type. `auto` picks Recreate when the model volume can be attach
 
 {{/* Start-up budget: image pull and scheduling plus model load; the longest a healthy cold start takes. */}}
 {{- define "glm-tts.startupBudgetSeconds" -}}
-{{- add .Values.startupProbe.maxSeconds .Values.startupProbe.imagePullSeconds -}}
+{{- add (include "glm-tts.modelLoadSeconds" .) .Values.startupProbe.imagePullSeconds -}}
+{{- end -}}
+
+{{/* Model load and warm-up for every instance of the pod (instances load one after another, worst case). */}}
+{{- define "glm-tts.modelLoadSeconds" -}}
+{{- mul .Values.startupProbe.maxSeconds (max 1 (int .Values.gpu.instancesPerGpu)) -}}
 {{- end -}}
 
 {{- define "glm-tts.verifyTimeoutSeconds" -}}
@@ -233,4 +238,13 @@ env:
 {{- with .Values.server.extraEnv }}
 {{ toYaml . }}
 {{- end }}
+{{- end -}}
+
+{{/* A label map as a selector string: k1=v1,k2=v2 (sorted keys, so renders stay identical). */}}
+{{- define "glm-tts.selectorString" -}}
+{{- $pairs := list -}}
+{{- range $key := keys . | sortAlpha -}}
+{{- $pairs = append $pairs (printf "%s=%s" $key (index $ $key)) -}}
+{{- end -}}
+{{- join "," $pairs -}}
 {{- end -}}
