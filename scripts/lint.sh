@@ -11,7 +11,7 @@ git ls-files -z -- '*.sh' '.ci/run' | xargs -0 --no-run-if-empty shellcheck
 
 # chart-testing lints Chart.yaml and values files, not templates (Go templating is not YAML).
 lintconf=../shared/ct/lintconf.yaml
-mapfile -t chart_yaml < <(git ls-files -- 'charts/*/Chart.yaml' 'charts/*/values.yaml' 'charts/*/ci/*.yaml')
+mapfile -t chart_yaml < <(git ls-files -- 'charts/*/Chart.yaml' 'charts/*/values.yaml' 'charts/*/ci/*.yaml' 'charts/*/environments/*.yaml')
 if [[ ${#chart_yaml[@]} -eq 0 ]]; then
   echo "lint: no charts yet, yamllint skipped"
 elif [[ -f $lintconf ]]; then
