@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""`helm lint --strict` every chart with its defaults, each ci/ profile and environments/ file, on helm 3 and 4."""
+"""`helm lint --strict` each chart: defaults, ci/ profiles and environments/ files, on helm 3 and 4."""
 
 from __future__ import annotations
 
