@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """Generate a chart's values.schema.json from its values.yaml: every object closed, every leaf typed.
 
-Types come from the defaults. What defaults cannot say (enums, patterns, open maps, typed list items,
-cross-key rules) lives beside the chart in `values.schema.overrides.yaml`:
+Types come from the defaults and each key's description from its `## @param <path> [modifier] text`
+comment (the one the README table is generated from). What defaults cannot say (enums, patterns,
+open maps, typed list items, cross-key rules) lives beside the chart in `values.schema.overrides.yaml`:
 
     freeForm: [dotted.path, ...]          # objects whose keys the user chooses (labels, resources...)
     overrides:                            # JSON-schema fragment per dotted path; a fragment with
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -27,12 +29,24 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 OVERRIDES_FILE = "values.schema.overrides.yaml"
 SIDECAR_KEYS = {"freeForm", "overrides", "root"}
+PARAM = re.compile(r"^\s*## @param (?P<path>[\w.\[\]-]+)(?: \[[^\]]*\])? ?(?P<text>.*)$")
+
+
+def param_descriptions(values_text: str) -> dict[str, str]:
+    """`## @param path [modifier] text` comments of values.yaml, by dotted path."""
+    found = {}
+    for line in values_text.splitlines():
+        match = PARAM.match(line)
+        if match and match["text"].strip():
+            found[match["path"]] = match["text"].strip()
+    return found
 
 
 class SchemaSpec:
     """The sidecar of one chart: open maps, per-path fragments and root additions."""
 
-    def __init__(self, chart: Path) -> None:
+    def __init__(self, chart: Path, descriptions: dict[str, str] | None = None) -> None:
+        self.descriptions = descriptions or {}
         path = chart / OVERRIDES_FILE
         data = yaml.safe_load(path.read_text()) if path.is_file() else {}
         data = data or {}
@@ -51,8 +65,9 @@ class SchemaSpec:
 def schema_for(value: Any, path: str, spec: SchemaSpec, seen: set[str]) -> dict[str, Any]:
     seen.add(path)
     override = spec.overrides.get(path, {})
+    described = {"description": spec.descriptions[path]} if path in spec.descriptions else {}
     if "type" in override:
-        return dict(override)
+        return {**described, **override}
     if path in spec.free_form:
         node: dict[str, Any] = {"type": "object"}
     elif isinstance(value, dict):
@@ -76,13 +91,14 @@ def schema_for(value: Any, path: str, spec: SchemaSpec, seen: set[str]) -> dict[
     else:
         node = {"type": "string"}
     node.update(override)
-    return node
+    return {**described, **node}
 
 
 def generate(chart: Path) -> str:
-    values = yaml.safe_load((chart / "values.yaml").read_text()) or {}
+    text = (chart / "values.yaml").read_text()
+    values = yaml.safe_load(text) or {}
     name = yaml.safe_load((chart / "Chart.yaml").read_text())["name"]
-    spec = SchemaSpec(chart)
+    spec = SchemaSpec(chart, param_descriptions(text))
     seen: set[str] = set()
     body = schema_for(values, "", spec, seen)
     unused = spec.unused(seen)

@@ -62,3 +62,18 @@ def test_every_chart_with_a_sidecar_is_generated_by_default():
     charts = gen.all_charts()
     assert REPO / "charts" / "glm-tts" in charts
     assert all((c / gen.OVERRIDES_FILE).is_file() for c in charts)
+
+
+def test_descriptions_come_from_the_param_comments(tmp_path):
+    chart = make_chart(
+        tmp_path,
+        "## @param mode How it runs\nmode: a\n"
+        "res:\n  ## @param res.limits [object] Container limits\n  limits: {}\n",
+        "freeForm: [res.limits]\n",
+    )
+    schema = json.loads(gen.generate(chart))
+    assert schema["properties"]["mode"]["description"] == "How it runs"
+    assert schema["properties"]["res"]["properties"]["limits"] == {
+        "description": "Container limits",
+        "type": "object",
+    }
