@@ -7,8 +7,9 @@ import os
 import sys
 from pathlib import Path
 
-from glm_tts_hooks.kube import add_connection_arguments, positive_seconds
-from glm_tts_hooks.report import EXIT_USAGE, add_output_argument
+from glm_tts_hooks.argtypes import EmptyIsUnset, positive_int
+from glm_tts_hooks.kube_args import add_connection_arguments, positive_seconds
+from glm_tts_hooks.report import EXIT_USAGE, add_output_arguments
 
 DEFAULT_TEXT = "你好，欢迎使用 GLM-TTS speech service。今天天气很好。"
 API_KEY_ENV = "GLMTTS_API_KEY"
@@ -25,39 +26,50 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--url", required=True, help="base URL of the service, e.g. http://glm-tts.ns.svc:8080"
     )
-    parser.add_argument("--namespace", help="with --deployment: wait for its rollout first")
-    parser.add_argument("--deployment", help="Deployment name (needs --namespace)")
+    parser.add_argument(
+        "--namespace", action=EmptyIsUnset, help="with --deployment: wait for its rollout first"
+    )
+    parser.add_argument("--deployment", action=EmptyIsUnset, help="Deployment name (needs --namespace)")
     parser.add_argument(
         "--timeout",
-        type=positive_seconds,
+        action=EmptyIsUnset,
+        parse=positive_seconds,
         default=300.0,
         metavar="SECONDS",
         help="overall time limit (default: 300)",
     )
-    parser.add_argument("--text", default=DEFAULT_TEXT, help="sentence to synthesise (default: mixed zh/en)")
-    parser.add_argument("--voice", help="voice to use (default: the service's)")
+    parser.add_argument(
+        "--text",
+        default=DEFAULT_TEXT,
+        action=EmptyIsUnset,
+        help="sentence to synthesise (default: mixed zh/en)",
+    )
+    parser.add_argument("--voice", action=EmptyIsUnset, help="voice to use (default: the service's)")
     parser.add_argument(
         "--expect-sample-rate",
-        type=int,
+        action=EmptyIsUnset,
+        parse=positive_int,
         default=24000,
         metavar="HZ",
         help="sample rate the WAV must have (default: 24000)",
     )
     parser.add_argument(
         "--api-key-file",
-        type=Path,
+        action=EmptyIsUnset,
+        parse=Path,
         metavar="PATH",
         help=f"file holding the API key sent as a Bearer token (or set ${API_KEY_ENV})",
     )
     parser.add_argument(
         "--poll-interval",
-        type=positive_seconds,
+        action=EmptyIsUnset,
+        parse=positive_seconds,
         default=2.0,
         metavar="SECONDS",
         help="pause between rollout and readiness polls (default: 2)",
     )
     add_connection_arguments(parser)
-    add_output_argument(parser)
+    add_output_arguments(parser)
     parser.set_defaults(func=run)
 
 
