@@ -17,6 +17,7 @@ from glm_tts_hooks import __version__
 COMMAND_MODULES = (
     "glm_tts_hooks.preflight.command",
     "glm_tts_hooks.cuda_check.command",
+    "glm_tts_hooks.weights.command",
     "glm_tts_hooks.verify.command",
     "glm_tts_hooks.webhook.command",
 )

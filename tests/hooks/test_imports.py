@@ -76,7 +76,7 @@ def test_help_of_every_verb_loads_nothing_cluster_side() -> None:
     assert done.returncode == 0, done.stderr
 
 
-@pytest.mark.parametrize("verb", ["preflight", "verify", "cuda-check"])
+@pytest.mark.parametrize("verb", ["preflight", "verify", "cuda-check", "fetch-weights"])
 def test_each_verb_parses_its_arguments_without_its_libraries(verb: str) -> None:
     code = BLOCKER + textwrap.dedent(
         f"""
