@@ -61,6 +61,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help=f"file holding the API key sent as a Bearer token (or set ${API_KEY_ENV})",
     )
     parser.add_argument(
+        "--api-key-dir",
+        action=EmptyIsUnset,
+        parse=Path,
+        metavar="DIR",
+        help="a mounted Secret (e.g. an optional Tekton workspace): the key is DIR/NAME; no such file "
+        "(optional Secret absent) = no key, with a note",
+    )
+    parser.add_argument(
+        "--api-key-name",
+        action=EmptyIsUnset,
+        default="api-key",
+        metavar="NAME",
+        help="key file name inside --api-key-dir (default: api-key)",
+    )
+    parser.add_argument(
         "--poll-interval",
         action=EmptyIsUnset,
         parse=positive_seconds,
@@ -74,8 +89,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _api_key(args: argparse.Namespace) -> str | None:
+    """--api-key-file, else --api-key-dir/NAME when that file exists, else $GLMTTS_API_KEY."""
     if args.api_key_file:
         return args.api_key_file.read_text().strip()
+    if args.api_key_dir:
+        key = args.api_key_dir / args.api_key_name
+        if key.is_file():
+            return key.read_text().strip()
+        print(f"glm-tts-hooks verify: note: no {key}; no API key from --api-key-dir", file=sys.stderr)
     return os.environ.get(API_KEY_ENV) or None
 
 
@@ -92,7 +113,9 @@ def run(args: argparse.Namespace) -> int:
     try:
         api_key = _api_key(args)
     except OSError as exc:
-        print(f"glm-tts-hooks verify: error: cannot read --api-key-file: {exc}", file=sys.stderr)
+        print(
+            f"glm-tts-hooks verify: error: cannot read --api-key-file / --api-key-dir: {exc}", file=sys.stderr
+        )
         return EXIT_USAGE
     # The CLI loads every subcommand to build its parser: httpx, numpy and soundfile wait until now.
     from glm_tts_hooks.verify.checks import verify
