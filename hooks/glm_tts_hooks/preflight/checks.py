@@ -7,6 +7,7 @@ timeouts) abort the run (exit 2); RBAC refusals fail the check that needed the p
 from __future__ import annotations
 
 from collections import Counter, defaultdict
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -70,30 +71,45 @@ class GpuNode:
 
 
 @dataclass
+class PodUsage:
+    """GPUs requested by running pods, per node; the release's own pods apart."""
+
+    used: Counter[str]
+    own_gpus: int
+    own_pods: int
+
+
+@dataclass
 class Preflight:
     kube: Kube
     options: Options
     report: Report = field(default_factory=Report)
     denied: set[Permission] = field(default_factory=set)
+    _pod_usage: Future[PodUsage] | None = None
 
     def run(self) -> Report:
-        try:
-            self.check_api()
-            self.check_permissions()
-            scheduling = self.check_runtime_class()
-            nodes = self.check_nodes(scheduling)
-            if self.options.gpu_count > 0:
-                gpu_nodes = self.check_device_plugin(nodes)
-                gpu_nodes = self.check_driver(gpu_nodes)
-                gpu_nodes = self.check_gpu_memory(gpu_nodes)
-                self.check_capacity(gpu_nodes)
-                self.check_quota()
-            else:
-                for name in ("device-plugin", "gpu-driver", "gpu-memory", "gpu-capacity", "gpu-quota"):
-                    self.report.add(name, Status.SKIP, CPU_ONLY)
-            self.check_storage()
-        except KubeError as exc:
-            self.report.error = str(exc)
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="preflight-pods") as background:
+            try:
+                self.check_api()
+                self.check_permissions()
+                if self.options.gpu_count > 0 and Permission("list", "pods") not in self.denied:
+                    # The cluster-wide pod list is the other big read: the API server pages it out
+                    # while this thread reads the nodes.
+                    self._pod_usage = background.submit(self._gpu_requests_by_node)
+                scheduling = self.check_runtime_class()
+                nodes = self.check_nodes(scheduling)
+                if self.options.gpu_count > 0:
+                    gpu_nodes = self.check_device_plugin(nodes)
+                    gpu_nodes = self.check_driver(gpu_nodes)
+                    gpu_nodes = self.check_gpu_memory(gpu_nodes)
+                    self.check_capacity(gpu_nodes)
+                    self.check_quota()
+                else:
+                    for name in ("device-plugin", "gpu-driver", "gpu-memory", "gpu-capacity", "gpu-quota"):
+                        self.report.add(name, Status.SKIP, CPU_ONLY)
+                self.check_storage()
+            except KubeError as exc:
+                self.report.error = str(exc)
         return self.report
 
     # -- helpers ---------------------------------------------------------------------------
@@ -445,23 +461,15 @@ class Preflight:
         if self._blocked("gpu-capacity", permission):
             return
         by_name = {g.name: g for g in gpu_nodes}
-        own_gpus = 0
         try:
-            own = self._release_pods()
-            for p in self.kube.list_all(
-                "list pods", "/api/v1/pods", fieldSelector=TERMINATED_PHASES_SELECTOR
-            ):
-                node_name = (p.get("spec") or {}).get("nodeName")
-                if node_name not in by_name:
-                    continue
-                request = pod_request(p, resource)
-                if (p.get("metadata") or {}).get("uid") in own:
-                    own_gpus += request  # the upgrade replaces these pods: their GPUs come free
-                else:
-                    by_name[node_name].used += request
+            usage = self._pod_usage.result() if self._pod_usage else self._gpu_requests_by_node()
         except Forbidden as exc:
             self._forbidden("gpu-capacity", exc, permission)
             return
+        for name, gpus in usage.used.items():
+            if name in by_name:
+                by_name[name].used += gpus
+        own, own_gpus = usage.own_pods, usage.own_gpus
         # A rolling upgrade runs its surge pods beside the old ones; an install has none to keep.
         surge = options.surge if own else 0
         wanted = options.replicas + surge
@@ -480,7 +488,7 @@ class Preflight:
             + f" x {options.gpu_count} {resource}: {free_total} free of {free_total + used_total} on "
             f"{len(gpu_nodes)} nodes ({used_total} requested by running pods"
             + (
-                f"; {own_gpus} held by this release's {len(own)} pods not counted: the upgrade replaces them"
+                f"; {own_gpus} held by this release's {own} pods not counted: the upgrade replaces them"
                 if own
                 else ""
             )
@@ -516,6 +524,23 @@ class Preflight:
             )
         else:
             self.report.add("gpu-capacity", Status.PASS, detail)
+
+    def _gpu_requests_by_node(self) -> PodUsage:
+        """Runs in the background thread: API reads only, no report rows."""
+        resource = self.options.gpu_resource
+        own = self._release_pods()
+        used: Counter[str] = Counter()
+        own_gpus = 0
+        for p in self.kube.list_all("list pods", "/api/v1/pods", fieldSelector=TERMINATED_PHASES_SELECTOR):
+            node_name = (p.get("spec") or {}).get("nodeName")
+            request = pod_request(p, resource) if node_name else 0
+            if not request:
+                continue
+            if (p.get("metadata") or {}).get("uid") in own:
+                own_gpus += request  # the upgrade replaces these pods: their GPUs come free
+            else:
+                used[node_name] += request
+        return PodUsage(used, own_gpus, len(own))
 
     def _release_pods(self) -> set[str]:
         """UIDs of the release's running pods (--release-selector), selected by the API server."""
