@@ -47,3 +47,7 @@ def test_missing_kubeconfig_is_a_clear_error(tmp_path: Path, monkeypatch: pytest
     monkeypatch.setenv("KUBECONFIG", str(tmp_path / "absent"))
     with pytest.raises(kube.KubeError, match=r"no usable cluster configuration .*pass --kubeconfig PATH"):
         kube.load_api_client()
+
+
+def test_names_in_api_paths_are_escaped() -> None:
+    assert kube.path("/api/v1/namespaces/{}/pods/{}", "ns", "a/b c") == "/api/v1/namespaces/ns/pods/a%2Fb%20c"
