@@ -81,12 +81,19 @@ class Report:
         }
 
 
+def _output_format(text: str) -> str:
+    if text not in ("table", "json"):
+        raise argparse.ArgumentTypeError(f"{text!r}: choose table or json")
+    return text
+
+
 def add_output_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--output",
-        choices=("table", "json"),
         default="table",
         action=EmptyIsUnset,
+        parse=_output_format,
+        metavar="{table,json}",
         help="result format on stdout (default: table)",
     )
     parser.add_argument(

@@ -143,3 +143,10 @@ def test_cuda_check_needs_free_memory_for_every_instance(instances: int, status:
     assert row.status.value == status
     if instances > 1:
         assert f"{instances} instances x 9" in row.detail
+
+
+def test_output_format_is_checked_and_empty_means_the_table(capsys: pytest.CaptureFixture[str]) -> None:
+    assert parse("cuda-check", "--output=").output == "table"
+    with pytest.raises(SystemExit):
+        parse("cuda-check", "--output=yaml")
+    assert "choose table or json" in capsys.readouterr().err
