@@ -126,3 +126,25 @@ def test_the_deferred_kubernetes_packages_still_work_for_other_code() -> None:
     )
     done = run_python(code)
     assert done.stdout.startswith("OK"), done.stderr
+
+
+def test_a_complete_weights_volume_is_recognised_without_the_hub_client(tmp_path) -> None:
+    """Every pod start runs fetch-weights: with a matching marker it must not even load the client."""
+    ckpt = tmp_path / "ckpt"
+    (ckpt / "llm").mkdir(parents=True)
+    (ckpt / "llm" / "config.json").write_text("{}")
+    marker = {
+        "repo_id": "zai-org/GLM-TTS",
+        "revision": "main",
+        "commit": "0" * 40,
+        "files": {"llm/config.json": {"size": 2, "checksum": "git-sha1:" + "0" * 40}},
+    }
+    (ckpt / ".glm-tts-weights.json").write_text(json.dumps(marker))
+    code = BLOCKER + textwrap.dedent(
+        f"""
+        from glm_tts_hooks.cli import main
+        print("RC", main(["fetch-weights", "--model-dir", {str(tmp_path)!r}, "--output", "json"]))
+        """
+    )
+    done = run_python(code, json.dumps(CLUSTER_SIDE))
+    assert done.stdout.rstrip().endswith("RC 0"), done.stdout + done.stderr
