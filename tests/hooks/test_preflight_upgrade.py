@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 from glm_tts_hooks.preflight import command
-from harness.kmock_cluster import KmockCluster, cpu_node, gpu_node, pod
+from harness.kmock_cluster import KmockCluster, cpu_node, gpu_node, pod, pvc
 
 from hooks.cli_runner import check, run_command
 
@@ -153,3 +153,17 @@ def test_mig_slice_memory_covers_every_instance(cluster: KmockCluster, kubeconfi
     assert (
         check(preflight(kubeconfig, *args, "--instances-per-gpu", "5")[1], "gpu-memory")["status"] == "fail"
     )
+
+
+@pytest.mark.parametrize(("modes", "status"), [(("ReadWriteOnce",), "warn"), (("ReadWriteMany",), "pass")])
+def test_surge_with_a_read_write_once_model_volume_warns(
+    cluster: KmockCluster, kubeconfig: Path, modes: tuple[str, ...], status: str
+) -> None:
+    cluster.add(gpu_node("gpu-a", gpus=2), pvc("models", NS, access_modes=modes))
+    _, report = preflight(kubeconfig, "--pvc", "models", "--surge", "1")
+    row = check(report, "storage")
+    assert row["status"] == status
+    if status == "warn":
+        assert "Multi-Attach" in row["detail"] and "Recreate" in row["fix"]
+    _, report = preflight(kubeconfig, "--pvc", "models", "--surge", "0")
+    assert check(report, "storage")["status"] == "pass"

@@ -639,6 +639,15 @@ class Preflight:
             self.report.add(
                 "storage", Status.FAIL, detail, f"its volume is gone: restore or recreate claim {name!r}"
             )
+        elif options.surge and modes and set(modes) <= {"ReadWriteOnce", "ReadWriteOncePod"}:
+            self.report.add(
+                "storage",
+                Status.WARN,
+                detail + f"; a surge pod (--surge {options.surge}) scheduled on another node cannot attach "
+                "it while the old pod holds it (Multi-Attach error), so the rollout stalls",
+                "with a ReadWriteOnce model volume use strategy Recreate (or RollingUpdate maxSurge 0), "
+                "or a ReadOnlyMany/ReadWriteMany claim",
+            )
         elif options.replicas > 1 and modes and set(modes) <= {"ReadWriteOnce", "ReadWriteOncePod"}:
             self.report.add(
                 "storage",
