@@ -1,9 +1,10 @@
 """Kubernetes API access for the hooks: client construction, timeouts, errors, paginated lists.
 
-Requests go through the official client's `ApiClient` (kubeconfig and in-cluster auth, token
-refresh, TLS, proxies, retries) by path, and bodies come back as plain JSON dicts. The generated
-`CoreV1Api`-style classes are not used: importing them loads hundreds of pydantic models, and
-deserialising thousands of nodes into them costs seconds, while the checks only read fields.
+Requests go through the official client: its kubeconfig and in-cluster loaders (token refresh,
+exec plugins, client certificates), its `Configuration` (auth headers, TLS, proxies) and its REST
+layer (urllib3, retries, timeouts), by path; bodies come back as plain JSON dicts. The generated
+`CoreV1Api`-style classes and `ApiClient` are not used: they load pydantic and hundreds of models,
+and deserialising thousands of nodes into them costs seconds, while the checks only read fields.
 """
 
 from __future__ import annotations
@@ -14,16 +15,17 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 import urllib3
 
+from glm_tts_hooks import __version__
 from glm_tts_hooks.kube_args import DEFAULT_REQUEST_TIMEOUT
 from glm_tts_hooks.kube_client import (
-    ApiClient,
     ApiException,
     ConfigException,
     Configuration,
+    RESTClientObject,
     incluster_config,
     load_kube_config,
 )
@@ -31,7 +33,7 @@ from glm_tts_hooks.kube_client import (
 # Where a pod finds its service account; present means "we are in a pod".
 SERVICE_ACCOUNT_TOKEN = Path("/var/run/secrets/kubernetes.io/serviceaccount/token")
 DEFAULT_PAGE_SIZE = 500  # kubectl's chunk size
-AUTH_SETTINGS = ["BearerToken"]  # what every generated API method asks for
+USER_AGENT = f"glm-tts-hooks/{__version__}"
 
 
 class KubeError(Exception):
@@ -51,7 +53,7 @@ def in_cluster() -> bool:
     return bool(os.environ.get("KUBERNETES_SERVICE_HOST")) and SERVICE_ACCOUNT_TOKEN.exists()
 
 
-def load_api_client(kubeconfig: str | None = None, context: str | None = None) -> ApiClient:
+def load_configuration(kubeconfig: str | None = None, context: str | None = None) -> Configuration:
     """In a pod (and nothing explicit asked): the service account; else the kubeconfig."""
     configuration = Configuration()
     try:
@@ -70,11 +72,11 @@ def load_api_client(kubeconfig: str | None = None, context: str | None = None) -
     # Retry connecting, never a read: a read that timed out would time out again, and the
     # caller's overall deadline (and its error message) must stay honest.
     configuration.retries = urllib3.Retry(total=2, connect=2, read=0, status=0, other=0, backoff_factor=0.2)
-    return ApiClient(configuration)
+    return configuration
 
 
-def api_client_from_args(args: argparse.Namespace) -> ApiClient:
-    return load_api_client(args.kubeconfig, args.context)
+def configuration_from_args(args: argparse.Namespace) -> Configuration:
+    return load_configuration(args.kubeconfig, args.context)
 
 
 def path(template: str, *names: str) -> str:
@@ -87,17 +89,24 @@ class Kube:
 
     def __init__(
         self,
-        api_client: ApiClient,
+        configuration: Configuration,
         request_timeout: float = DEFAULT_REQUEST_TIMEOUT,
         page_size: int = DEFAULT_PAGE_SIZE,
     ) -> None:
-        self.api_client = api_client
+        self.configuration = configuration
+        self.rest = RESTClientObject(configuration)
         self.timeout = request_timeout
         self.page_size = page_size
 
+    def __enter__(self) -> Kube:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.rest.close()
+
     @property
     def host(self) -> str:
-        return str(self.api_client.configuration.host)
+        return str(self.configuration.host)
 
     def get(self, what: str, resource_path: str, **query: Any) -> dict[str, Any] | None:
         """GET a JSON body, or None on 404. `what` phrases the request for messages
@@ -146,19 +155,20 @@ class Kube:
         query: dict[str, Any],
         body: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
-        headers = {"Accept": "application/json"}
+        headers = {"Accept": "application/json", "User-Agent": USER_AGENT}
         if body is not None:
             headers["Content-Type"] = "application/json"
-        request = self.api_client.param_serialize(
-            method,
-            resource_path,
-            query_params=[(k, v) for k, v in query.items() if v is not None],
-            header_params=headers,
-            body=body,
-            auth_settings=AUTH_SETTINGS,
-        )
+        # The configuration's auth settings: the bearer token, refreshed by the loader's hook
+        # (exec plugins, OIDC, projected service-account tokens) as ApiClient would apply it.
+        for setting in self.configuration.auth_settings().values():
+            if setting.get("in") == "header" and setting.get("value"):
+                headers[setting["key"]] = setting["value"]
+        params = {k: v for k, v in query.items() if v is not None}
+        url = self.configuration.host + resource_path + (f"?{urlencode(params)}" if params else "")
         try:
-            response = self.api_client.call_api(*request, _request_timeout=self.timeout)
+            response = self.rest.request(
+                method, url, headers=headers, body=body, _request_timeout=self.timeout
+            )
             data = response.read()
         except urllib3.exceptions.HTTPError as exc:
             raise KubeError(_network_reason(what, self.host, self.timeout, exc)) from exc

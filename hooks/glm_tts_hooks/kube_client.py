@@ -4,7 +4,9 @@
 `import kubernetes` imports the dynamic client, watch, stream, leader election and informers,
 `kubernetes.config` imports the kubeconfig loader with its OAuth libraries even in a pod, and
 `kubernetes.utils` imports the YAML applier. The hooks need the client's transport
-(`ApiClient`, `Configuration`, exceptions), one of the two config loaders and `parse_quantity`.
+(`Configuration`, the REST layer `rest.RESTClientObject`, exceptions), one of the two config
+loaders and `parse_quantity`. Not `ApiClient`: its (de)serialisation brings pydantic, and the hooks
+send paths and read plain JSON; only the kubeconfig loader imports it.
 
 Those three package `__init__` files are deferred, not skipped: each package gets its real module
 object (from its real spec) whose `__init__` runs the first time anything not yet loaded is asked
@@ -45,7 +47,9 @@ def _defer_init(name: str) -> None:
 for _name in _DEFERRED_PACKAGES:
     _defer_init(_name)
 
-from kubernetes.client import ApiClient, ApiException, Configuration  # noqa: E402 - after the deferral
+from kubernetes.client.configuration import Configuration  # noqa: E402 - after the deferral
+from kubernetes.client.exceptions import ApiException  # noqa: E402
+from kubernetes.client.rest import RESTClientObject  # noqa: E402
 from kubernetes.config.config_exception import ConfigException  # noqa: E402
 from kubernetes.utils.quantity import parse_quantity  # noqa: E402
 
@@ -60,10 +64,10 @@ def load_kube_config(**kwargs: Any) -> None:
 
 
 __all__ = [
-    "ApiClient",
     "ApiException",
     "ConfigException",
     "Configuration",
+    "RESTClientObject",
     "incluster_config",
     "parse_quantity",
 ]

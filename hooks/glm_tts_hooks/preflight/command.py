@@ -165,13 +165,13 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"glm-tts-hooks preflight: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    from glm_tts_hooks.kube import Kube, KubeError, api_client_from_args
+    from glm_tts_hooks.kube import Kube, KubeError, configuration_from_args
     from glm_tts_hooks.preflight.checks import Preflight
 
     try:
-        kube = Kube(api_client_from_args(args), args.request_timeout)
+        kube = Kube(configuration_from_args(args), args.request_timeout)
     except KubeError as exc:
         return emit_args(Report(error=str(exc)), args, title=title)
-    with kube.api_client:
+    with kube:
         report = Preflight(kube, options).run()
     return emit_args(report, args, title=title)

@@ -40,12 +40,11 @@ def verify(args: argparse.Namespace, api_key: str | None) -> int:
 
 
 def check_rollout(report: Report, args: argparse.Namespace, deadline: float) -> bool:
-    from glm_tts_hooks.kube import Forbidden, Kube, api_client_from_args
+    from glm_tts_hooks.kube import Forbidden, Kube, configuration_from_args
     from glm_tts_hooks.verify.rollout import wait_for_rollout
 
     name, namespace = args.deployment, args.namespace
-    with api_client_from_args(args) as api:
-        kube = Kube(api, args.request_timeout)
+    with Kube(configuration_from_args(args), args.request_timeout) as kube:
         try:
             state = wait_for_rollout(kube, namespace, name, deadline, args.poll_interval)
         except Forbidden as exc:
