@@ -35,7 +35,8 @@ NODES, GPU_SHARE = 5000, 0.8  # 4,000 GPU nodes, 1,000 CPU nodes
 TARGET_S, TARGET_MB = 1.0, 100.0
 RUNS = 3
 # What `preflight` loads besides the CLI itself; imported before main() so the phases separate.
-PREFLIGHT_MODULES = "glm_tts_hooks.kube, glm_tts_hooks.preflight.checks"
+# The kubeconfig loader is among them because this run uses a kubeconfig (in a pod it is not loaded).
+PREFLIGHT_MODULES = "glm_tts_hooks.kube, glm_tts_hooks.preflight.checks, kubernetes.config.kube_config"
 # The CLI, reporting its phase clock and peak RSS on exit. VmHWM belongs to the process's address
 # space since exec; ru_maxrss of children would also count the fork from this (large) process.
 CLI = [
