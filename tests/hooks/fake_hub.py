@@ -7,8 +7,8 @@ Endpoints (as the Hub serves them, including the headers the client reads):
 - HEAD /{repo}/resolve/{rev}/{path}                  X-Repo-Commit, ETag / X-Linked-Etag, sizes
 - GET  /{repo}/resolve/{rev}/{path}                  the bytes, honouring `Range: bytes=N-`
 Errors carry `X-Error-Code` (RepoNotFound, RevisionNotFound, EntryNotFound) as the Hub's do.
-Faults: `require_token`, `cut_once[path] = n` (send n bytes, then drop the connection once),
-`corrupt[path] = bytes` (serve other bytes than listed).
+Faults: `require_token`, `cuts[path] = [n1, n2, ...]` (the k-th GET of that file sends nk bytes,
+then drops the connection; later GETs are whole), `corrupt[path] = bytes` (serve other bytes).
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ class FakeHub:
     files: dict[str, HubFile]
     revisions: tuple[str, ...] = ("main", COMMIT)
     require_token: str | None = None
-    cut_once: dict[str, int] = field(default_factory=dict)
+    cuts: dict[str, list[int]] = field(default_factory=dict)
     corrupt: dict[str, bytes] = field(default_factory=dict)
     requests: list[tuple[str, str, str | None]] = field(default_factory=list)  # method, path, Range
     url: str = ""
@@ -132,7 +132,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         if not body:
             return
-        cut = hub.cut_once.pop(name, None) if self.command == "GET" else None
+        cut = hub.cuts[name].pop(0) if hub.cuts.get(name) else None
         if cut is not None:
             self.wfile.write(content[start : start + cut])
             self.wfile.flush()

@@ -78,13 +78,39 @@ def test_a_broken_transfer_resumes_where_it_stopped(tmp_path: Path) -> None:
     # The client writes in 10 MiB chunks: a break after 16 MiB leaves one chunk on disk to resume from.
     files = checkpoint_files()
     files["llm/model.safetensors"] = HubFile(BIG * 24, lfs=True)
-    with serving(FakeHub(REPO, files, cut_once={"llm/model.safetensors": 16 << 20})) as hub:
+    with serving(FakeHub(REPO, files, cuts={"llm/model.safetensors": [16 << 20]})) as hub:
         rc, report = fetch(hub, tmp_path)
         assert rc == 0, report
         big = [r for r in file_requests(hub) if r[1].endswith("llm/model.safetensors")]
     assert len(big) == 2 and big[0][2] is None
     assert big[1][2] == f"bytes={10 << 20}-"  # resumed after what it had, not restarted
     assert (tmp_path / "ckpt" / "llm/model.safetensors").read_bytes() == BIG * 24
+
+
+def test_a_download_cut_short_leaves_no_half_file_and_the_next_start_finishes(tmp_path: Path) -> None:
+    """The client gives up (network down): no marker, no truncated checkpoint in place, and the next
+    run (the restarted init container) fetches what is missing. huggingface_hub 2.x resumes a broken
+    transfer inside one run (test above) but drops its partial file when it gives up, so across runs
+    the unit of resumption is the file."""
+    files = checkpoint_files()
+    files["llm/model.safetensors"] = HubFile(BIG * 24, lfs=True)
+    # 10 MiB land, then six answers too short to add a chunk: the client's retries run out.
+    cuts = [16 << 20] + [1 << 20] * 6
+    with serving(FakeHub(REPO, files, cuts={"llm/model.safetensors": cuts})) as hub:
+        rc, report = fetch(hub, tmp_path, "--max-workers", "1")
+        assert rc == 2 and "cannot download" in report["error"], report
+        ckpt = tmp_path / "ckpt"
+        assert not (ckpt / MARKER_NAME).exists() and not (ckpt / "llm/model.safetensors").exists()
+        assert not list(ckpt.rglob("*.incomplete"))
+        kept = {
+            p.relative_to(ckpt).as_posix() for p in ckpt.rglob("*") if p.is_file() and ".cache" not in p.parts
+        }
+        hub.requests.clear()
+        rc, report = fetch(hub, tmp_path)
+        assert rc == 0, report
+        fetched = {r[1].split(f"/resolve/{COMMIT}/")[1] for r in file_requests(hub)}
+    assert kept and "llm/model.safetensors" in fetched and not fetched & kept
+    assert (ckpt / "llm/model.safetensors").read_bytes() == BIG * 24
 
 
 def test_content_that_does_not_match_the_checksum_fails_and_is_removed(tmp_path: Path) -> None:

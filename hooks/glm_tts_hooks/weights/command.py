@@ -22,7 +22,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "fetch-weights",
         help="download the GLM-TTS checkpoints into the model volume (skips when complete)",
         description="Download the checkpoints of a Hugging Face model repo into MODEL_DIR/ckpt/ (where "
-        "the glmtts backend reads them), resume a partial download, check every file against the Hub's "
+        "the glmtts backend reads them), fetching only the files not yet complete, check every file "
+        "against the Hub's "
         "checksums and write a completion marker. With a matching marker it exits 0 at once, offline. "
         "An empty flag value means the flag was not given. "
         "Exit 0 complete, 1 a check failed (checksum, missing checkpoint), 2 usage, network or auth error.",

@@ -1,9 +1,10 @@
 """The weights download: Hugging Face Hub client, checksums, required layout, completion marker.
 
 The checkpoints of `zai-org/GLM-TTS` are the repo's files (llm/, flow/, hift/, ...): they land in
-MODEL_DIR/ckpt/, where the glmtts backend reads them. huggingface_hub does the transfer (parallel,
-resumable through `.incomplete` files under ckpt/.cache/huggingface/, mirrors via the endpoint)
-and checks every file against the Hub's sha256 / git blob id before the marker is written.
+MODEL_DIR/ckpt/, where the glmtts backend reads them. huggingface_hub does the transfer: parallel,
+a broken transfer resumed within the run, complete files kept across runs (its metadata under
+ckpt/.cache/huggingface/), mirrors via the endpoint. Every file is then checked against the Hub's
+sha256 / git blob id before the marker is written.
 """
 
 from __future__ import annotations
