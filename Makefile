@@ -24,7 +24,7 @@ help:
 
 $(VENV_STAMP): requirements-test.txt inference/pyproject.toml hooks/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --disable-pip-version-check -r requirements-test.txt -e inference -e hooks
+	$(PY) -m pip install -q --disable-pip-version-check -r requirements-test.txt -e inference -e 'hooks[cluster,weights,image-policy]'
 	touch $@
 
 venv: $(VENV_STAMP)

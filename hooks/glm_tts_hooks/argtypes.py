@@ -1,8 +1,17 @@
-"""argparse value types shared by the subcommands, so a bad number gets the same clear message everywhere."""
+"""argparse value types and actions shared by the subcommands.
+
+A bad number gets the same clear message everywhere, and every optional flag reads an empty value
+as "not given": Tekton passes "" for a param nobody set, and a thin step passes params straight
+through (`args: [--runtime-class, $(params.RUNTIME_CLASS)]`) without shell glue.
+"""
 
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable, Sequence
+from typing import Any
+
+TRUE_WORDS, FALSE_WORDS = ("true", "yes", "1", "on"), ("false", "no", "0", "off", "")
 
 
 def _integer(text: str) -> int:
@@ -24,3 +33,85 @@ def non_negative_int(text: str) -> int:
     if value < 0:
         raise argparse.ArgumentTypeError(f"{text} is negative")
     return value
+
+
+def non_negative_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not value >= 0:  # also refuses NaN
+        raise argparse.ArgumentTypeError(f"{text} must be a number >= 0")
+    return value
+
+
+def _convert(action: argparse.Action, parse: Callable[[str], Any] | None, text: str) -> Any:
+    if parse is None:
+        return text
+    try:
+        return parse(text)
+    except (argparse.ArgumentTypeError, ValueError) as exc:
+        raise argparse.ArgumentError(action, str(exc)) from None
+
+
+class EmptyIsUnset(argparse.Action):
+    """`--flag VALUE`; `--flag ""` leaves the default. `parse` converts a non-empty value."""
+
+    def __init__(self, *args: Any, parse: Callable[[str], Any] | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.parse = parse
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: Any,
+        option_string: str | None = None,
+    ) -> None:
+        if values != "":
+            setattr(namespace, self.dest, _convert(self, self.parse, values))
+
+
+class ListFlag(argparse.Action):
+    """Zero or more values, repeatable: `--toleration a:NoSchedule b:NoExecute --toleration c:`.
+    Empty entries are dropped, so a Tekton array param can expand in place (`$(params.X[*])`)."""
+
+    def __init__(self, *args: Any, parse: Callable[[str], Any] | None = None, **kwargs: Any) -> None:
+        kwargs.setdefault("nargs", "*")
+        kwargs.setdefault("default", [])
+        super().__init__(*args, **kwargs)
+        self.parse = parse
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: Any,
+        option_string: str | None = None,
+    ) -> None:
+        items = list(getattr(namespace, self.dest) or [])
+        items += [_convert(self, self.parse, v) for v in values if v != ""]
+        setattr(namespace, self.dest, items)
+
+
+class BoolFlag(argparse.Action):
+    """`--flag` = true; `--flag=true|false` (also yes/no/1/0); `--flag ""` = false."""
+
+    def __init__(
+        self, option_strings: Sequence[str], dest: str, default: bool = False, **kwargs: Any
+    ) -> None:
+        super().__init__(
+            option_strings, dest, nargs="?", const="true", default=default, metavar="BOOL", **kwargs
+        )
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: Any,
+        option_string: str | None = None,
+    ) -> None:
+        word = str(values).strip().lower()
+        if word not in TRUE_WORDS + FALSE_WORDS:
+            raise argparse.ArgumentError(self, f"{values!r} is not true or false")
+        setattr(namespace, self.dest, word in TRUE_WORDS)

@@ -1,7 +1,9 @@
 """`glm-tts-hooks`: one CLI, one module per subcommand.
 
 Each command module exposes `register(subparsers)`, which adds its parser and sets
-`func(args) -> int`. Exit codes everywhere: 0 pass, 1 a check failed, 2 usage or API error.
+`func(args) -> int`; it imports only argparse-level code, so building the parser stays cheap and
+loads nothing a verb does not use (cuda-check runs in the server image, without the cluster
+extras). Exit codes (glm_tts_hooks.report): 0 pass, 1 a check failed, 2 usage or API error.
 """
 
 from __future__ import annotations
@@ -15,11 +17,10 @@ from glm_tts_hooks import __version__
 COMMAND_MODULES = (
     "glm_tts_hooks.preflight.command",
     "glm_tts_hooks.cuda_check.command",
+    "glm_tts_hooks.weights.command",
     "glm_tts_hooks.verify.command",
     "glm_tts_hooks.webhook.command",
 )
-
-EXIT_PASS, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,7 +1,10 @@
 """Kubernetes API access for the hooks: client construction, timeouts, errors, paginated lists.
 
-Objects come back as plain JSON dicts (`_preload_content=False` + `json.loads`): deserialising
-thousands of nodes into the client's model classes costs seconds, and the checks only read fields.
+Requests go through the official client: its kubeconfig and in-cluster loaders (token refresh,
+exec plugins, client certificates), its `Configuration` (auth headers, TLS, proxies) and its REST
+layer (urllib3, retries, timeouts), by path; bodies come back as plain JSON dicts. The generated
+`CoreV1Api`-style classes and `ApiClient` are not used: they load pydantic and hundreds of models,
+and deserialising thousands of nodes into them costs seconds, while the checks only read fields.
 """
 
 from __future__ import annotations
@@ -9,19 +12,28 @@ from __future__ import annotations
 import argparse
 import json
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote, urlencode
 
 import urllib3
-from kubernetes import client, config
-from kubernetes.client.exceptions import ApiException
-from kubernetes.config.config_exception import ConfigException
+
+from glm_tts_hooks import __version__
+from glm_tts_hooks.kube_args import DEFAULT_REQUEST_TIMEOUT
+from glm_tts_hooks.kube_client import (
+    ApiException,
+    ConfigException,
+    Configuration,
+    RESTClientObject,
+    incluster_config,
+    load_kube_config,
+)
 
 # Where a pod finds its service account; present means "we are in a pod".
 SERVICE_ACCOUNT_TOKEN = Path("/var/run/secrets/kubernetes.io/serviceaccount/token")
-DEFAULT_REQUEST_TIMEOUT = 10.0
 DEFAULT_PAGE_SIZE = 500  # kubectl's chunk size
+USER_AGENT = f"glm-tts-hooks/{__version__}"
 
 
 class KubeError(Exception):
@@ -37,45 +49,19 @@ class Forbidden(Exception):
         self.message = message
 
 
-def positive_seconds(text: str) -> float:
-    """argparse type for timeouts and intervals."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"{text} must be more than 0 seconds")
-    return value
-
-
-def add_connection_arguments(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_argument_group("cluster connection (in-cluster config when run in a pod)")
-    group.add_argument(
-        "--kubeconfig", metavar="PATH", help="kubeconfig file (default: $KUBECONFIG, ~/.kube/config)"
-    )
-    group.add_argument("--context", metavar="NAME", help="kubeconfig context (default: the current context)")
-    group.add_argument(
-        "--request-timeout",
-        metavar="SECONDS",
-        type=positive_seconds,
-        default=DEFAULT_REQUEST_TIMEOUT,
-        help=f"timeout of each API request (default: {DEFAULT_REQUEST_TIMEOUT:g})",
-    )
-
-
 def in_cluster() -> bool:
     return bool(os.environ.get("KUBERNETES_SERVICE_HOST")) and SERVICE_ACCOUNT_TOKEN.exists()
 
 
-def load_api_client(kubeconfig: str | None = None, context: str | None = None) -> client.ApiClient:
+def load_configuration(kubeconfig: str | None = None, context: str | None = None) -> Configuration:
     """In a pod (and nothing explicit asked): the service account; else the kubeconfig."""
-    configuration = client.Configuration()
+    configuration = Configuration()
     try:
         if kubeconfig is None and context is None and in_cluster():
-            config.load_incluster_config(client_configuration=configuration)
+            incluster_config.load_incluster_config(client_configuration=configuration)
         else:
             path = kubeconfig or os.environ.get("KUBECONFIG") or str(Path.home() / ".kube" / "config")
-            config.load_kube_config(
+            load_kube_config(
                 config_file=path, context=context, client_configuration=configuration, persist_config=False
             )
     except (ConfigException, OSError, ValueError) as exc:
@@ -86,55 +72,65 @@ def load_api_client(kubeconfig: str | None = None, context: str | None = None) -
     # Retry connecting, never a read: a read that timed out would time out again, and the
     # caller's overall deadline (and its error message) must stay honest.
     configuration.retries = urllib3.Retry(total=2, connect=2, read=0, status=0, other=0, backoff_factor=0.2)
-    return client.ApiClient(configuration)
+    return configuration
 
 
-def api_client_from_args(args: argparse.Namespace) -> client.ApiClient:
-    return load_api_client(args.kubeconfig, args.context)
+def configuration_from_args(args: argparse.Namespace) -> Configuration:
+    return load_configuration(args.kubeconfig, args.context)
+
+
+def path(template: str, *names: str) -> str:
+    """An API path with each name escaped: path("/api/v1/namespaces/{}/pods/{}", ns, name)."""
+    return template.format(*(quote(name, safe="") for name in names))
 
 
 class Kube:
-    """A thin wrapper that applies one timeout and one error translation to every call."""
+    """One timeout and one error translation for every request; JSON in, JSON out."""
 
     def __init__(
         self,
-        api_client: client.ApiClient,
+        configuration: Configuration,
         request_timeout: float = DEFAULT_REQUEST_TIMEOUT,
         page_size: int = DEFAULT_PAGE_SIZE,
     ) -> None:
-        self.api_client = api_client
+        self.configuration = configuration
+        self.rest = RESTClientObject(configuration)
         self.timeout = request_timeout
         self.page_size = page_size
-        self.core = client.CoreV1Api(api_client)
-        self.apps = client.AppsV1Api(api_client)
-        self.storage = client.StorageV1Api(api_client)
-        self.node = client.NodeV1Api(api_client)
-        self.authorization = client.AuthorizationV1Api(api_client)
-        self.version = client.VersionApi(api_client)
+
+    def __enter__(self) -> Kube:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.rest.close()
 
     @property
     def host(self) -> str:
-        return str(self.api_client.configuration.host)
+        return str(self.configuration.host)
 
-    def get(self, what: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> dict[str, Any] | None:
-        """Call a read method, return its JSON body, or None on 404. `what` phrases the request
-        for messages ("get runtimeclass nvidia")."""
+    def get(self, what: str, resource_path: str, **query: Any) -> dict[str, Any] | None:
+        """GET a JSON body, or None on 404. `what` phrases the request for messages
+        ("get runtimeclass nvidia")."""
         try:
-            return self._json(what, fn, *args, **kwargs)
+            return self._request(what, "GET", resource_path, query)
         except ApiException as exc:
             if exc.status == 404:
                 return None
             raise translate(what, exc) from exc
 
-    def call(self, what: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> dict[str, Any]:
+    def call(self, what: str, resource_path: str, **query: Any) -> dict[str, Any]:
         try:
-            return self._json(what, fn, *args, **kwargs)
+            return self._request(what, "GET", resource_path, query)
         except ApiException as exc:
             raise translate(what, exc) from exc
 
-    def list_all(
-        self, what: str, fn: Callable[..., Any], *args: Any, **kwargs: Any
-    ) -> Iterator[dict[str, Any]]:
+    def create(self, what: str, resource_path: str, body: dict[str, Any]) -> dict[str, Any]:
+        try:
+            return self._request(what, "POST", resource_path, {}, body)
+        except ApiException as exc:
+            raise translate(what, exc) from exc
+
+    def list_all(self, what: str, resource_path: str, **query: Any) -> Iterator[dict[str, Any]]:
         """Yield every item of a list, page by page (`limit`/`continue`), as kubectl does.
 
         A continue token expires after minutes (410 Gone); a list of a few pages takes a second,
@@ -142,22 +138,44 @@ class Kube:
         """
         token: str | None = None
         while True:
-            page_kwargs = dict(kwargs, limit=self.page_size)
+            page_query = dict(query, limit=self.page_size)
             if token:
-                page_kwargs["_continue"] = token
-            page = self.call(what, fn, *args, **page_kwargs)
+                page_query["continue"] = token
+            page = self.call(what, resource_path, **page_query)
             yield from page.get("items") or []
             token = (page.get("metadata") or {}).get("continue")
             if not token:
                 return
 
-    def _json(self, what: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> dict[str, Any]:
+    def _request(
+        self,
+        what: str,
+        method: str,
+        resource_path: str,
+        query: dict[str, Any],
+        body: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        headers = {"Accept": "application/json", "User-Agent": USER_AGENT}
+        if body is not None:
+            headers["Content-Type"] = "application/json"
+        # The configuration's auth settings: the bearer token, refreshed by the loader's hook
+        # (exec plugins, OIDC, projected service-account tokens) as ApiClient would apply it.
+        for setting in self.configuration.auth_settings().values():
+            if setting.get("in") == "header" and setting.get("value"):
+                headers[setting["key"]] = setting["value"]
+        params = {k: v for k, v in query.items() if v is not None}
+        url = self.configuration.host + resource_path + (f"?{urlencode(params)}" if params else "")
         try:
-            response = fn(*args, _preload_content=False, _request_timeout=self.timeout, **kwargs)
+            response = self.rest.request(
+                method, url, headers=headers, body=body, _request_timeout=self.timeout
+            )
+            data = response.read()
         except urllib3.exceptions.HTTPError as exc:
             raise KubeError(_network_reason(what, self.host, self.timeout, exc)) from exc
+        if not 200 <= response.status <= 299:
+            raise ApiException(http_resp=response)
         try:
-            return json.loads(response.data)
+            return json.loads(data)
         except ValueError as exc:
             raise KubeError(
                 f"{what}: the API server at {self.host} answered with something that is not JSON"

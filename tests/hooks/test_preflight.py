@@ -342,8 +342,7 @@ def test_node_lists_are_paginated(cluster: KmockCluster) -> None:
         *[pod(f"p-{i}", "ml", f"gpu-{i:02d}", gpus=1) for i in range(7)],
     )
     options = Options(namespace=NS, replicas=3, tolerations=(Toleration("nvidia.com/gpu", "Exists"),))
-    with cluster.api_client() as api:
-        kube = Kube(api, request_timeout=5, page_size=3)
+    with Kube(cluster.configuration(), request_timeout=5, page_size=3) as kube:
         report = Preflight(kube, options).run()
     assert report.figures["nodes_total"] == 10
     assert report.figures["gpus_free"] == 3 and report.figures["gpus_in_use"] == 7

@@ -356,3 +356,15 @@ def test_a_duration_header_that_disagrees_with_the_audio_warns() -> None:
         rc, report = verify(url)
     row = check(report, "duration")
     assert rc == 0 and row["status"] == "warn" and "X-Audio-Duration-Seconds says" in row["detail"]
+
+
+def test_api_key_from_a_mounted_secret_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tekton's optional api-key workspace: the key file when the Secret exists, none when it does not."""
+    monkeypatch.delenv("GLMTTS_API_KEY", raising=False)
+    (tmp_path / "api-key").write_text("from-secret\n")
+    behaviour = Behaviour(body=good_wav())
+    with serving(behaviour) as url:
+        assert verify(url, "--api-key-dir", str(tmp_path))[0] == 0
+        assert verify(url, "--api-key-dir", str(tmp_path / "unbound"), "--api-key-name", "api-key")[0] == 0
+        assert verify(url, "--api-key-dir", "", "--api-key-file", "")[0] == 0  # unset params
+    assert [seen["authorization"] for seen in behaviour.seen] == ["Bearer from-secret", None, None]

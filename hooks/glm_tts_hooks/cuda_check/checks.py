@@ -9,9 +9,14 @@ from typing import Any
 
 from glm_tts_hooks.cuda_check import floors, probe
 from glm_tts_hooks.cuda_check.diagnosis import no_gpu_causes, nvidia_device_nodes
-from glm_tts_hooks.report import Report, Status, emit
+from glm_tts_hooks.report import Report, Status, emit_args
 
 GIB = 1024**3
+
+
+def memory_needed_gib(args: argparse.Namespace) -> float:
+    """Free memory each GPU needs: every model instance sharing it loads its own copy."""
+    return args.min_free_memory_gib * args.instances_per_gpu
 
 
 def cuda_check(args: argparse.Namespace) -> int:
@@ -27,16 +32,16 @@ def cuda_check(args: argparse.Namespace) -> int:
             "run cuda-check in the glm-tts service image (it ships torch with CUDA), or install "
             "glm-tts-hooks[cuda]",
         )
-        return emit(report, args.output, title=title)
+        return emit_args(report, args, title=title)
     report.add(
         "torch", Status.PASS, f"torch {torch.__version__}, built for CUDA {torch.version.cuda or 'none'}"
     )
     if not _gpus_visible(report, torch, args.expect_gpus):
-        return emit(report, args.output, title=title)
+        return emit_args(report, args, title=title)
     _check_stack(report, torch)
     for device in probe.devices(torch):
         _check_device(report, torch, device, args)
-    return emit(report, args.output, title=title)
+    return emit_args(report, args, title=title)
 
 
 def _gpus_visible(report: Report, torch: Any, expected: int) -> bool:
@@ -103,14 +108,17 @@ def _check_device(report: Report, torch: Any, device: probe.Device, args: argpar
         )
     else:
         report.add(f"{tag}-capability", Status.PASS, label)
-    free, total, need = device.free_bytes / GIB, device.total_bytes / GIB, args.min_free_memory_gib
-    memory = f"{free:.1f} GiB free of {total:.1f} GiB (needs {need:g})"
+    free, total = device.free_bytes / GIB, device.total_bytes / GIB
+    need, instances = memory_needed_gib(args), args.instances_per_gpu
+    per_instance = f" = {instances} instances x {args.min_free_memory_gib:g}" if instances > 1 else ""
+    memory = f"{free:.1f} GiB free of {total:.1f} GiB (needs {need:g}{per_instance})"
     if free < need:
         report.add(
             f"{tag}-memory",
             Status.FAIL,
             memory,
-            "another process holds GPU memory (nvidia-smi on the node), or use a bigger GPU / MIG profile",
+            "another process holds GPU memory (nvidia-smi on the node), or use a bigger GPU / MIG profile"
+            + (", or run fewer model instances per GPU" if instances > 1 else ""),
         )
         return  # the products below would only add an out-of-memory error
     report.add(f"{tag}-memory", Status.PASS, memory)

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import argparse
 
-from glm_tts_hooks.argtypes import positive_int
-from glm_tts_hooks.report import add_output_argument
+from glm_tts_hooks.argtypes import BoolFlag, EmptyIsUnset, non_negative_float, positive_int
+from glm_tts_hooks.report import add_output_arguments
 
 
 def _capability(text: str) -> tuple[int, int]:
@@ -27,34 +27,46 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument(
         "--expect-gpus",
-        type=positive_int,
+        action=EmptyIsUnset,
+        parse=positive_int,
         default=1,
         metavar="N",
         help="GPUs the pod should see (default: 1)",
     )
     parser.add_argument(
         "--min-free-memory-gib",
-        type=float,
+        action=EmptyIsUnset,
+        parse=non_negative_float,
         default=10.0,
         metavar="F",
-        help="free memory each GPU needs for the model, GiB (default: 10)",
+        help="free memory one model instance needs, GiB (default: 10)",
+    )
+    parser.add_argument(
+        "--instances-per-gpu",
+        action=EmptyIsUnset,
+        parse=positive_int,
+        default=1,
+        metavar="N",
+        help="model instances sharing each GPU: each GPU needs N x --min-free-memory-gib free (default: 1)",
     )
     parser.add_argument(
         "--min-capability",
-        type=_capability,
+        action=EmptyIsUnset,
+        parse=_capability,
         default=(7, 0),
         metavar="X.Y",
         help="minimum CUDA compute capability (default: 7.0)",
     )
     parser.add_argument(
         "--matmul-size",
-        type=positive_int,
+        action=EmptyIsUnset,
+        parse=positive_int,
         default=4096,
         metavar="N",
         help="side of the square matrices (default: 4096)",
     )
-    parser.add_argument("--skip-perf", action="store_true", help="check correctness only, not speed")
-    add_output_argument(parser)
+    parser.add_argument("--skip-perf", action=BoolFlag, help="check correctness only, not speed")
+    add_output_arguments(parser)
     parser.set_defaults(func=run)
 
 

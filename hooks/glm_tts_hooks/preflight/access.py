@@ -57,8 +57,10 @@ def denied_permissions(kube: Kube, permissions: list[Permission]) -> list[Permis
             "spec": {"resourceAttributes": attributes},
         }
         try:
-            review = kube.call(
-                f"review access to {permission}", kube.authorization.create_self_subject_access_review, body
+            review = kube.create(
+                f"review access to {permission}",
+                "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews",
+                body,
             )
         except Forbidden:
             continue

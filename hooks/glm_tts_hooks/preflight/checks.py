@@ -7,10 +7,11 @@ timeouts) abort the run (exit 2); RBAC refusals fail the check that needed the p
 from __future__ import annotations
 
 from collections import Counter, defaultdict
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from glm_tts_hooks.kube import Forbidden, Kube, KubeError
+from glm_tts_hooks.kube import Forbidden, Kube, KubeError, path
 from glm_tts_hooks.preflight import gpu
 from glm_tts_hooks.preflight.access import Permission, denied_permissions, required_permissions
 from glm_tts_hooks.preflight.options import Options, Toleration
@@ -70,30 +71,45 @@ class GpuNode:
 
 
 @dataclass
+class PodUsage:
+    """GPUs requested by running pods, per node; the release's own pods apart."""
+
+    used: Counter[str]
+    own_gpus: int
+    own_pods: int
+
+
+@dataclass
 class Preflight:
     kube: Kube
     options: Options
     report: Report = field(default_factory=Report)
     denied: set[Permission] = field(default_factory=set)
+    _pod_usage: Future[PodUsage] | None = None
 
     def run(self) -> Report:
-        try:
-            self.check_api()
-            self.check_permissions()
-            scheduling = self.check_runtime_class()
-            nodes = self.check_nodes(scheduling)
-            if self.options.gpu_count > 0:
-                gpu_nodes = self.check_device_plugin(nodes)
-                gpu_nodes = self.check_driver(gpu_nodes)
-                gpu_nodes = self.check_gpu_memory(gpu_nodes)
-                self.check_capacity(gpu_nodes)
-                self.check_quota()
-            else:
-                for name in ("device-plugin", "gpu-driver", "gpu-memory", "gpu-capacity", "gpu-quota"):
-                    self.report.add(name, Status.SKIP, CPU_ONLY)
-            self.check_storage()
-        except KubeError as exc:
-            self.report.error = str(exc)
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="preflight-pods") as background:
+            try:
+                self.check_api()
+                self.check_permissions()
+                if self.options.gpu_count > 0 and Permission("list", "pods") not in self.denied:
+                    # The cluster-wide pod list is the other big read: the API server pages it out
+                    # while this thread reads the nodes.
+                    self._pod_usage = background.submit(self._gpu_requests_by_node)
+                scheduling = self.check_runtime_class()
+                nodes = self.check_nodes(scheduling)
+                if self.options.gpu_count > 0:
+                    gpu_nodes = self.check_device_plugin(nodes)
+                    gpu_nodes = self.check_driver(gpu_nodes)
+                    gpu_nodes = self.check_gpu_memory(gpu_nodes)
+                    self.check_capacity(gpu_nodes)
+                    self.check_quota()
+                else:
+                    for name in ("device-plugin", "gpu-driver", "gpu-memory", "gpu-capacity", "gpu-quota"):
+                        self.report.add(name, Status.SKIP, CPU_ONLY)
+                self.check_storage()
+            except KubeError as exc:
+                self.report.error = str(exc)
         return self.report
 
     # -- helpers ---------------------------------------------------------------------------
@@ -114,7 +130,7 @@ class Preflight:
     # -- checks ----------------------------------------------------------------------------
     def check_api(self) -> None:
         try:
-            version = self.kube.call("read the server version", self.kube.version.get_code)
+            version = self.kube.call("read the server version", "/version/")
         except Forbidden as exc:  # /version is public by default; a hardened cluster may close it
             self.report.add(
                 "api",
@@ -159,7 +175,9 @@ class Preflight:
         if self._blocked("runtime-class", permission):
             return scheduling
         try:
-            runtime_class = self.kube.get(f"get runtimeclass {name}", self.kube.node.read_runtime_class, name)
+            runtime_class = self.kube.get(
+                f"get runtimeclass {name}", path("/apis/node.k8s.io/v1/runtimeclasses/{}", name)
+            )
         except Forbidden as exc:
             self._forbidden("runtime-class", exc, permission)
             return scheduling
@@ -200,7 +218,7 @@ class Preflight:
         total = 0
         try:
             # Streamed page by page: only the usable nodes' labels and allocatable are kept.
-            for node in self.kube.list_all("list nodes", self.kube.core.list_node):
+            for node in self.kube.list_all("list nodes", "/api/v1/nodes"):
                 total += 1
                 if not matches_selector(node, scheduling.node_selector):
                     excluded["selector"].append(name_of(node))
@@ -234,7 +252,17 @@ class Preflight:
         if usable:
             self.report.add("nodes", Status.PASS, detail)
             return usable
-        self.report.add("nodes", Status.FAIL, detail, self._nodes_fix(excluded, taints, scheduling))
+        fix = self._nodes_fix(excluded, taints, scheduling)
+        # Nodes the autoscaler adds carry their group's taints: it cannot help against those.
+        if self.options.node_autoscaler and not excluded["taints"]:
+            self.report.add(
+                "nodes",
+                Status.WARN,
+                detail + "; the node autoscaler must add one (the pod stays Pending until it does)",
+                "make sure an autoscaled node group carries the selector labels and fits the pod; " + fix,
+            )
+        else:
+            self.report.add("nodes", Status.FAIL, detail, fix)
         return []
 
     def _nodes_fix(self, excluded: dict[str, list[str]], taints: Counter[str], scheduling: Scheduling) -> str:
@@ -294,6 +322,14 @@ class Preflight:
                 Status.FAIL,
                 f"no usable node advertises {resource}; they offer {offered}",
                 fix,
+            )
+        elif self.options.node_autoscaler and not any(gpu.has_gpu_labels(n) for n in nodes):
+            self.report.add(
+                "device-plugin",
+                Status.WARN,
+                f"none of the {len(nodes)} usable nodes has a GPU: the node autoscaler must add a GPU "
+                f"node advertising {resource}",
+                "make sure an autoscaled GPU node group matches the pod; " + GPU_OPERATOR_FIX,
             )
         else:
             self.report.add(
@@ -359,7 +395,13 @@ class Preflight:
         return [g for g, _ in good + unknown]
 
     def check_gpu_memory(self, gpu_nodes: list[GpuNode]) -> list[GpuNode]:
-        resource, need = self.options.gpu_resource, self.options.min_gpu_memory_mib
+        resource, need = self.options.gpu_resource, self.options.gpu_memory_needed_mib
+        instances = self.options.instances_per_gpu
+        need_text = (
+            f"{need} MiB ({instances} instances x {self.options.min_gpu_memory_mib} MiB)"
+            if instances > 1
+            else f"{need} MiB"
+        )
         if not gpu_nodes:
             self.report.add("gpu-memory", Status.SKIP, "no GPU node to look at")
             return gpu_nodes
@@ -381,17 +423,21 @@ class Preflight:
                     if gpu.MIG_RESOURCE.match(resource)
                     else ""
                 )
-                + " or lower --min-gpu-memory-mib if the model fits"
+                + (
+                    " or fewer model instances per GPU (--instances-per-gpu)"
+                    if instances > 1
+                    else " or lower --min-gpu-memory-mib if the model fits"
+                )
             )
             self.report.add(
-                "gpu-memory", Status.FAIL, f"each {resource} has less than {need} MiB: {inventory}", fix
+                "gpu-memory", Status.FAIL, f"each {resource} has less than {need_text}: {inventory}", fix
             )
             return []
         if small:
             self.report.add(
                 "gpu-memory",
                 Status.WARN,
-                f"{len(small)} nodes have {resource} below {need} MiB: "
+                f"{len(small)} nodes have {resource} below {need_text}: "
                 f"{_names([g.name for g, _ in small])}; {inventory}",
                 "keep the release off them with a nodeSelector on nvidia.com/gpu.product",
             )
@@ -403,7 +449,7 @@ class Preflight:
                 "enable GPU Feature Discovery (GPU Operator gfd.enabled=true)",
             )
         else:
-            self.report.add("gpu-memory", Status.PASS, f">= {need} MiB per {resource}: {inventory}")
+            self.report.add("gpu-memory", Status.PASS, f">= {need_text} per {resource}: {inventory}")
         return [g for g, _ in fit + unknown]
 
     def check_capacity(self, gpu_nodes: list[GpuNode]) -> None:
@@ -416,36 +462,59 @@ class Preflight:
             return
         by_name = {g.name: g for g in gpu_nodes}
         try:
-            for p in self.kube.list_all(
-                "list pods",
-                self.kube.core.list_pod_for_all_namespaces,
-                field_selector=TERMINATED_PHASES_SELECTOR,
-            ):
-                node_name = (p.get("spec") or {}).get("nodeName")
-                if node_name in by_name:
-                    by_name[node_name].used += pod_request(p, resource)
+            usage = self._pod_usage.result() if self._pod_usage else self._gpu_requests_by_node()
         except Forbidden as exc:
             self._forbidden("gpu-capacity", exc, permission)
             return
+        for name, gpus in usage.used.items():
+            if name in by_name:
+                by_name[name].used += gpus
+        own, own_gpus = usage.own_pods, usage.own_gpus
+        # A rolling upgrade runs its surge pods beside the old ones; an install has none to keep.
+        surge = options.surge if own else 0
+        wanted = options.replicas + surge
         slots = {g.name: g.free // options.gpu_count for g in gpu_nodes if g.free >= options.gpu_count}
         free_total = sum(g.free for g in gpu_nodes)
         used_total = sum(g.used for g in gpu_nodes)
         self.report.figures.update(
-            gpus_free=free_total, gpus_in_use=used_total, replica_slots=sum(slots.values())
+            gpus_free=free_total,
+            gpus_in_use=used_total,
+            gpus_of_this_release=own_gpus,
+            replica_slots=sum(slots.values()),
         )
         detail = (
-            f"{options.replicas} replica(s) x {options.gpu_count} {resource}: {free_total} free of "
-            f"{free_total + used_total} on {len(gpu_nodes)} nodes ({used_total} requested by running pods); "
-            f"room for {sum(slots.values())} replica(s) on {len(slots)} nodes"
-        )
-        if sum(slots.values()) < options.replicas:
-            self.report.add(
-                "gpu-capacity",
-                Status.FAIL,
-                detail,
-                "free GPUs (scale down other GPU workloads), add GPU nodes (cluster autoscaler node "
-                "group), or lower replicaCount / gpu.count",
+            f"{options.replicas} replica(s)"
+            + (f" + {surge} surge" if surge else "")
+            + f" x {options.gpu_count} {resource}: {free_total} free of {free_total + used_total} on "
+            f"{len(gpu_nodes)} nodes ({used_total} requested by running pods"
+            + (
+                f"; {own_gpus} held by this release's {own} pods not counted: the upgrade replaces them"
+                if own
+                else ""
             )
+            + f"); room for {sum(slots.values())} replica(s) on {len(slots)} nodes"
+        )
+        if sum(slots.values()) < wanted:
+            fix = (
+                "free GPUs (scale down other GPU workloads), add GPU nodes (cluster autoscaler node "
+                "group), or lower replicaCount / gpu.count"
+                + (
+                    "; or upgrade without surge (strategy Recreate, or RollingUpdate maxSurge 0 with "
+                    "maxUnavailable 1)"
+                    if surge
+                    else ""
+                )
+            )
+            if options.node_autoscaler:
+                missing = wanted - sum(slots.values())
+                self.report.add(
+                    "gpu-capacity",
+                    Status.WARN,
+                    detail + f"; the node autoscaler must add room for {missing} more pod(s)",
+                    fix,
+                )
+            else:
+                self.report.add("gpu-capacity", Status.FAIL, detail, fix)
         elif len(slots) < options.replicas:
             self.report.add(
                 "gpu-capacity",
@@ -455,6 +524,36 @@ class Preflight:
             )
         else:
             self.report.add("gpu-capacity", Status.PASS, detail)
+
+    def _gpu_requests_by_node(self) -> PodUsage:
+        """Runs in the background thread: API reads only, no report rows."""
+        resource = self.options.gpu_resource
+        own = self._release_pods()
+        used: Counter[str] = Counter()
+        own_gpus = 0
+        for p in self.kube.list_all("list pods", "/api/v1/pods", fieldSelector=TERMINATED_PHASES_SELECTOR):
+            node_name = (p.get("spec") or {}).get("nodeName")
+            request = pod_request(p, resource) if node_name else 0
+            if not request:
+                continue
+            if (p.get("metadata") or {}).get("uid") in own:
+                own_gpus += request  # the upgrade replaces these pods: their GPUs come free
+            else:
+                used[node_name] += request
+        return PodUsage(used, own_gpus, len(own))
+
+    def _release_pods(self) -> set[str]:
+        """UIDs of the release's running pods (--release-selector), selected by the API server."""
+        selector = self.options.release_selector
+        if not selector:
+            return set()
+        pods = self.kube.list_all(
+            f"list pods of the release in {self.options.namespace}",
+            path("/api/v1/namespaces/{}/pods", self.options.namespace),
+            labelSelector=selector,
+            fieldSelector=TERMINATED_PHASES_SELECTOR,
+        )
+        return {uid for p in pods if (uid := (p.get("metadata") or {}).get("uid"))}
 
     def check_quota(self) -> None:
         options = self.options
@@ -466,8 +565,7 @@ class Preflight:
             quotas = list(
                 self.kube.list_all(
                     f"list resourcequotas in {options.namespace}",
-                    self.kube.core.list_namespaced_resource_quota,
-                    options.namespace,
+                    path("/api/v1/namespaces/{}/resourcequotas", options.namespace),
                 )
             )
         except Forbidden as exc:
@@ -520,9 +618,7 @@ class Preflight:
         try:
             claim = self.kube.get(
                 f"get persistentvolumeclaim {name}",
-                self.kube.core.read_namespaced_persistent_volume_claim,
-                name,
-                options.namespace,
+                path("/api/v1/namespaces/{}/persistentvolumeclaims/{}", options.namespace, name),
             )
         except Forbidden as exc:
             self._forbidden("storage", exc, permission)
@@ -542,6 +638,15 @@ class Preflight:
         if phase == "Lost":
             self.report.add(
                 "storage", Status.FAIL, detail, f"its volume is gone: restore or recreate claim {name!r}"
+            )
+        elif options.surge and modes and set(modes) <= {"ReadWriteOnce", "ReadWriteOncePod"}:
+            self.report.add(
+                "storage",
+                Status.WARN,
+                detail + f"; a surge pod (--surge {options.surge}) scheduled on another node cannot attach "
+                "it while the old pod holds it (Multi-Attach error), so the rollout stalls",
+                "with a ReadWriteOnce model volume use strategy Recreate (or RollingUpdate maxSurge 0), "
+                "or a ReadOnlyMany/ReadWriteMany claim",
             )
         elif options.replicas > 1 and modes and set(modes) <= {"ReadWriteOnce", "ReadWriteOncePod"}:
             self.report.add(
@@ -568,7 +673,9 @@ class Preflight:
             return
         try:
             if name:
-                found = self.kube.get(f"get storageclass {name}", self.kube.storage.read_storage_class, name)
+                found = self.kube.get(
+                    f"get storageclass {name}", path("/apis/storage.k8s.io/v1/storageclasses/{}", name)
+                )
                 if found is None:
                     self.report.add(
                         "storage",
@@ -584,7 +691,9 @@ class Preflight:
                         f"StorageClass {name!r} exists (provisioner {found.get('provisioner', '?')})",
                     )
                 return
-            classes = list(self.kube.list_all("list storageclasses", self.kube.storage.list_storage_class))
+            classes = list(
+                self.kube.list_all("list storageclasses", "/apis/storage.k8s.io/v1/storageclasses")
+            )
         except Forbidden as exc:
             self._forbidden("storage", exc, permission)
             return

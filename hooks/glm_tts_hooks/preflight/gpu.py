@@ -72,6 +72,20 @@ def gpu_product(node: dict[str, Any], resource: str) -> str | None:
     return labels.get("nvidia.com/gpu.product")
 
 
+# Labels that say "this node has an NVIDIA GPU" even when no device plugin advertises it yet:
+# GPU Feature Discovery's, and Node Feature Discovery's PCI vendor label (10de = NVIDIA).
+GPU_PRESENCE_LABELS = (
+    "nvidia.com/gpu.present",
+    "nvidia.com/gpu.product",
+    "feature.node.kubernetes.io/pci-10de.present",
+)
+
+
+def has_gpu_labels(node: dict[str, Any]) -> bool:
+    labels = labels_of(node)
+    return any(labels.get(key) for key in GPU_PRESENCE_LABELS)
+
+
 def nvidia_resources(node: dict[str, Any]) -> dict[str, int]:
     """The nvidia.com/* resources a node advertises with a non-zero count."""
     out = {}

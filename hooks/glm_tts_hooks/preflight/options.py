@@ -25,13 +25,22 @@ class Options:
     tolerations: tuple[Toleration, ...] = ()
     runtime_class: str | None = None
     cuda_version: tuple[int, int] | None = None
-    min_gpu_memory_mib: int = 10240
+    min_gpu_memory_mib: int = 10240  # per model instance
+    instances_per_gpu: int = 1
     pvc: str | None = None
     storage_class: str | None = None  # "" = the cluster's default StorageClass
+    release_selector: str | None = None  # the release's own pods, replaced by an upgrade
+    surge: int = 0  # extra pods a rolling upgrade runs beside the old ones
+    node_autoscaler: bool = False  # missing capacity can be added on demand
 
     @property
     def gpus_needed(self) -> int:
         return self.gpu_count * self.replicas
+
+    @property
+    def gpu_memory_needed_mib(self) -> int:
+        """Memory each GPU (or MIG slice) must have for its model instances."""
+        return self.min_gpu_memory_mib * self.instances_per_gpu
 
 
 def parse_node_selector(item: str) -> tuple[str, str]:

@@ -11,8 +11,7 @@ from collections.abc import Iterable
 from decimal import Decimal
 from typing import Any
 
-from kubernetes.utils.quantity import parse_quantity
-
+from glm_tts_hooks.kube_client import parse_quantity
 from glm_tts_hooks.preflight.options import Toleration
 
 # PreferNoSchedule only steers the scheduler; it never keeps a pod off a node.

@@ -7,8 +7,7 @@ import time
 
 import httpx
 
-from glm_tts_hooks.kube import Forbidden, Kube, KubeError, api_client_from_args
-from glm_tts_hooks.report import Report, Status, emit
+from glm_tts_hooks.report import Report, Status, emit_args
 from glm_tts_hooks.verify.audio import (
     MAX_CLIPPED_FRACTION,
     MIN_PEAK_DBFS,
@@ -17,7 +16,6 @@ from glm_tts_hooks.verify.audio import (
     analyse_wav,
     expected_duration,
 )
-from glm_tts_hooks.verify.rollout import wait_for_rollout
 from glm_tts_hooks.verify.service import error_detail, synthesize, wait_ready
 
 
@@ -25,23 +23,28 @@ def verify(args: argparse.Namespace, api_key: str | None) -> int:
     title = f"GLM-TTS verify: {args.url}"
     deadline = time.monotonic() + args.timeout
     report = Report()
-    try:
-        if args.deployment and not check_rollout(report, args, deadline):
-            return emit(report, args.output, title=title)
-    except KubeError as exc:
-        report.error = str(exc)
-        return emit(report, args.output, title=title)
+    if args.deployment:
+        from glm_tts_hooks.kube import KubeError  # the Kubernetes client loads only when asked for
+
+        try:
+            if not check_rollout(report, args, deadline):
+                return emit_args(report, args, title=title)
+        except KubeError as exc:
+            report.error = str(exc)
+            return emit_args(report, args, title=title)
     headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
     with httpx.Client(base_url=args.url.rstrip("/"), headers=headers) as http:
         if check_ready(report, http, deadline, args.poll_interval):
             check_synthesis(report, http, args, deadline)
-    return emit(report, args.output, title=title)
+    return emit_args(report, args, title=title)
 
 
 def check_rollout(report: Report, args: argparse.Namespace, deadline: float) -> bool:
+    from glm_tts_hooks.kube import Forbidden, Kube, configuration_from_args
+    from glm_tts_hooks.verify.rollout import wait_for_rollout
+
     name, namespace = args.deployment, args.namespace
-    with api_client_from_args(args) as api:
-        kube = Kube(api, args.request_timeout)
+    with Kube(configuration_from_args(args), args.request_timeout) as kube:
         try:
             state = wait_for_rollout(kube, namespace, name, deadline, args.poll_interval)
         except Forbidden as exc:

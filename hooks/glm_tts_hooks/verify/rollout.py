@@ -6,7 +6,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from glm_tts_hooks.kube import Kube
+from glm_tts_hooks.kube import Kube, path
 
 
 @dataclass(frozen=True)
@@ -47,7 +47,8 @@ def wait_for_rollout(
     """Poll until done, stuck or the deadline; None when the Deployment does not exist."""
     while True:
         deployment = kube.get(
-            f"get deployment {name} in {namespace}", kube.apps.read_namespaced_deployment, name, namespace
+            f"get deployment {name} in {namespace}",
+            path("/apis/apps/v1/namespaces/{}/deployments/{}", namespace, name),
         )
         if deployment is None:
             return None

@@ -1,0 +1,1 @@
+"""`glm-tts-hooks fetch-weights`: the GLM-TTS checkpoints into the model volume, once."""
