@@ -62,6 +62,8 @@ class Settings(BaseModel):
     max_upload_bytes: PositiveInt = 10 * 1024 * 1024
     failure_threshold: PositiveInt = 5
     drain_timeout_s: Annotated[float, Field(ge=0)] = 30.0
+    body_timeout_s: PositiveFloat = 30.0
+    """Seconds a client has to send a whole request body (408 after that)."""
     api_key: SecretStr | None = None
     admin_token: SecretStr | None = None
     default_voice: str | None = None
