@@ -21,8 +21,15 @@ class ToneBackend:
 
     name = "tone"
 
-    def __init__(self, settings=None, *, delay_s: float = 0.0, load_s: float = 0.0,
-                 seconds_per_segment: float = 0.4, sample_rate: int = 16000):
+    def __init__(
+        self,
+        settings=None,
+        *,
+        delay_s: float = 0.0,
+        load_s: float = 0.0,
+        seconds_per_segment: float = 0.4,
+        sample_rate: int = 16000,
+    ):
         self.sample_rate = sample_rate  # deliberately not the server's: the Synthesizer resamples
         self.delay_s = delay_s
         self.load_s = load_s
@@ -50,8 +57,9 @@ class ToneBackend:
         time.sleep(self.delay_s)
         n = round(self.seconds_per_segment * len(segments) * self.sample_rate / options.speed)
         t = np.arange(n, dtype=np.float32) / self.sample_rate
-        return Audio(samples=(0.3 * np.sin(2 * np.pi * TONE_HZ * t)).astype(np.float32),
-                     sample_rate=self.sample_rate)
+        return Audio(
+            samples=(0.3 * np.sin(2 * np.pi * TONE_HZ * t)).astype(np.float32), sample_rate=self.sample_rate
+        )
 
     def empty_cache(self) -> int:
         self.empty_cache_calls += 1
@@ -107,3 +115,13 @@ class BrokenBackend(ToneBackend):
         from glm_tts_server.backends.base import BackendUnavailable
 
         raise BackendUnavailable("glmtts backend: checkpoint ckpt/llm is missing under /models")
+
+
+class LongToneBackend(ToneBackend):
+    """For server subprocesses: long replies made fast; seconds of tone per sentence group come
+    from TTS_TEST_SECONDS_PER_SEGMENT."""
+
+    def __init__(self, settings=None):
+        super().__init__(
+            settings, seconds_per_segment=float(os.environ.get("TTS_TEST_SECONDS_PER_SEGMENT", "8"))
+        )

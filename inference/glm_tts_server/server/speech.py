@@ -15,7 +15,7 @@ import threading
 import time
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import Future
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, TypeVar
 
 import numpy as np
@@ -23,6 +23,7 @@ from fastapi import HTTPException
 
 from glm_tts_server.audio import encode, to_pcm16, wav_stream_header
 from glm_tts_server.backends.base import OutOfMemory, SynthesisOptions
+from glm_tts_server.server.replies import NoReplySlot, ReplySlots
 from glm_tts_server.server.service import Service
 from glm_tts_server.server.work_queue import QueueFull
 from glm_tts_server.synthesis import SENTENCE_GAP_S
@@ -38,6 +39,7 @@ class SpeechResult:
     duration_s: float
     synthesis_s: float
     sample_rate: int
+    release: Callable[[], None] = lambda: None  # frees the reply slot once the body is delivered
 
 
 @dataclass(frozen=True)
@@ -53,6 +55,8 @@ class SpeechRunner:
     def __init__(self, service: Service):
         self.service = service
         self.timeout_s = service.settings.request_timeout_s
+        # A reply holds memory until the client has it: as many as the queue admits, no more.
+        self.replies = ReplySlots(service.queue.capacity)
 
     def check_ready(self) -> None:
         lifecycle = self.service.lifecycle
@@ -70,18 +74,32 @@ class SpeechRunner:
             body = encode(audio, job.fmt)
             return SpeechResult(body, audio.duration_s, time.perf_counter() - started, audio.sample_rate)
 
-        future = self._submit(work, job)
-        result = await self._await(future, self.timeout_s)
+        release = self._reply_slot(job)
+        try:
+            future = self._submit(work, job)
+            result = await self._await(future, self.timeout_s)
+        except BaseException:
+            release()
+            raise
         self._succeeded(result.duration_s, result.synthesis_s)
-        return result
+        return replace(result, release=release)
 
     # -- streams ---------------------------------------------------------------------------
-    async def stream(self, job: SpeechJob) -> AsyncIterator[bytes]:
-        """Audio as it is made: WAV header (or nothing, for pcm) then PCM sentence by sentence.
+    async def stream(self, job: SpeechJob) -> tuple[AsyncIterator[bytes], Callable[[], None]]:
+        """Audio as it is made: WAV header (or nothing, for pcm) then PCM sentence by sentence,
+        and the release of its reply slot (call it once the stream is over).
 
         Waits for the first sentence before returning, so an early failure is still a proper
         error status; a failure after that can only end the stream early (and is logged).
         """
+        release = self._reply_slot(job)
+        try:
+            return await self._start_stream(job), release
+        except BaseException:
+            release()
+            raise
+
+    async def _start_stream(self, job: SpeechJob) -> AsyncIterator[bytes]:
         loop = asyncio.get_running_loop()
         chunks: asyncio.Queue[Any] = asyncio.Queue()
         stop = threading.Event()  # the client went away: stop after the current sentence
@@ -138,6 +156,17 @@ class SpeechRunner:
             stop.set()
 
     # -- shared ----------------------------------------------------------------------------
+    def _reply_slot(self, job: SpeechJob) -> Callable[[], None]:
+        try:
+            return self.replies.take()
+        except NoReplySlot as exc:
+            if job.cleanup:
+                job.cleanup()
+            self.service.metrics.rejected.labels("queue_full").inc()
+            retry = self.service.queue.retry_after_s()
+            raise HTTPException(429, f"the synthesis queue is full ({exc}): retry in {retry} s",
+                                {"Retry-After": str(retry)}) from None
+
     def _submit(self, work: Callable[[], T], job: SpeechJob) -> Future[T]:
         try:
             self.check_ready()
