@@ -13,6 +13,7 @@ TTS_PATH = "/v1/tts"
 VOICES_PATH = "/v1/voices"
 BATCH_PATH = "/v1/batch"
 EMPTY_CACHE_PATH = "/admin/empty-cache"
+OPENAPI_PATH = "/openapi.json"
 
 ENV_PREFIX = "GLMTTS_"
 CONFIG_FILE_ENV = "GLMTTS_CONFIG"
