@@ -45,7 +45,7 @@ def test_read_reference_refuses_from_the_header(data: bytes, expected: str) -> N
 
 
 def test_bombs_are_refused_with_422_and_memory_stays_flat(start_server_process) -> None:
-    server = start_server_process(backend="tts_test_backends:ToneBackend")
+    server = start_server_process(backend="harness.tts_backends:ToneBackend")
     pid = server.proc.pid
     with httpx.Client(base_url=server.url, timeout=60) as client:
         ok = client.post(

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import pytest
 from conftest import tone_wav
+from harness.tts_backends import ToneBackend
 from hostile import error_text
-from tts_test_backends import ToneBackend
 
 VOICE_FORM = {
     "data": {"name": "calm", "transcript": "hello there"},

@@ -11,8 +11,8 @@ from pathlib import Path
 import httpx
 import pytest
 from conftest import tone_wav
+from harness.tts_backends import ToneBackend
 from hostile import error_text
-from tts_test_backends import ToneBackend
 
 REPR = re.compile(r"<[\w.]+ object at 0x[0-9a-f]+>|0x[0-9a-f]{8,}")
 
@@ -100,7 +100,7 @@ def test_a_body_that_never_arrives_gets_408(start_server) -> None:
 
 
 def test_a_slow_body_does_not_hold_the_drain(start_server_process) -> None:
-    server = start_server_process(backend="tts_test_backends:ToneBackend", drain_timeout_s=20)
+    server = start_server_process(backend="harness.tts_backends:ToneBackend", drain_timeout_s=20)
     sock = _slow_body(server.url)
     try:
         time.sleep(0.3)

@@ -59,7 +59,7 @@ def _attack(url: str, path: str, body: bytes, headers: dict[str, str]) -> list[h
 @pytest.mark.parametrize("attack", list(ATTACKS))
 def test_probes_answer_during_hostile_bodies(start_server_process, attack: str, api_key: str | None) -> None:
     settings = {"api_key": api_key} if api_key else {}
-    server = start_server_process(backend="tts_test_backends:ToneBackend", **settings)
+    server = start_server_process(backend="harness.tts_backends:ToneBackend", **settings)
     path, make = ATTACKS[attack]
     body = make()
     with probing(server.url) as before:

@@ -49,7 +49,7 @@ def _never_reading_client(url: str) -> socket.socket:
 
 def test_unread_replies_do_not_pile_up_in_memory(start_server_process) -> None:
     server = start_server_process(
-        backend="tts_test_backends:LongToneBackend",
+        backend="harness.tts_backends:LongToneBackend",
         workers=1,
         queue_size=CAPACITY - 1,
         extra_env={"TTS_TEST_SECONDS_PER_SEGMENT": str(SECONDS_PER_SEGMENT)},

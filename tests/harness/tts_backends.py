@@ -1,6 +1,7 @@
-"""Backends for the server tests: a real `Backend` that makes tones slowly, fails or runs out of memory.
+"""TTS backends for the server tests: a real `Backend` that makes tones (slowly, or long ones),
+fails or runs out of memory.
 
-Loadable as custom backends (`GLMTTS_BACKEND=tts_test_backends:SlowToneBackend`) by a server
+Loadable as custom backends (`GLMTTS_BACKEND=harness.tts_backends:SlowToneBackend`) by a server
 subprocess, or handed to `create_app(settings, backend=...)` directly.
 """
 
