@@ -63,10 +63,6 @@ class Service:
         self.lifecycle.mark_ready()
         log.info("backend %s loaded and warmed up: ready", self.backend.name)
 
-    def wait_loaded(self, timeout: float | None = None) -> None:
-        if self._loader is not None:
-            self._loader.join(timeout)
-
     def close(self) -> None:
         self.queue.shutdown()
         try:
