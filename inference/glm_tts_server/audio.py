@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import math
 import struct
 
 import numpy as np
@@ -17,6 +18,9 @@ MEDIA_TYPES = {"wav": "audio/wav", "flac": "audio/flac", "pcm": "audio/L16"}
 # Upstream GLM-TTS wants 3-10 s of prompt speech; shorter clones badly, longer wastes context.
 MIN_REFERENCE_S = 3.0
 MAX_REFERENCE_S = 10.0
+# What a microphone recording can reasonably be; anything else is refused before decoding.
+MIN_REFERENCE_RATE, MAX_REFERENCE_RATE = 8000, 192000
+MAX_REFERENCE_CHANNELS = 2
 SILENCE_RMS = 1e-3  # about -60 dBFS
 CLIP_LEVEL = 0.999
 MAX_CLIPPED_FRACTION = 0.001  # more than 0.1 % of samples at full scale is audible distortion
@@ -102,16 +106,41 @@ def concatenate(chunks: list[Audio], sample_rate: int, gap_s: float = 0.0) -> Au
 
 
 def read_reference(data: bytes) -> Audio:
-    """Decode uploaded reference audio (wav, flac, ogg...) to mono float32."""
+    """Decode uploaded reference audio (wav, flac, ogg...) to mono float32.
+
+    The header is checked before anything is decoded: a few KB of compressed audio can claim
+    hours of 8-channel samples (a decompression bomb), so rate, channels and length must fit a
+    3-10 s prompt first, and no more than that many frames are ever decoded, whatever the
+    header says.
+    """
     if not data:
         raise InvalidAudio("reference audio is empty: send a 3-10 s WAV or FLAC recording")
     try:
-        samples, rate = sf.read(io.BytesIO(data), dtype="float32", always_2d=True)
+        with sf.SoundFile(io.BytesIO(data)) as sound:
+            rate, channels, frames = sound.samplerate, sound.channels, sound.frames
+            _check_header(rate, channels, frames)
+            # A lying header cannot make this read more: one frame past the limit is enough to tell.
+            limit = math.ceil(MAX_REFERENCE_S * rate) + 1
+            samples = sound.read(min(frames, limit), dtype="float32", always_2d=True)
     except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as exc:
-        raise InvalidAudio(
-            f"reference audio is not readable audio ({exc}): send a WAV or FLAC file"
-        ) from None
+        if isinstance(exc, InvalidAudio):
+            raise
+        reason = getattr(exc, "error_string", None) or "unknown or damaged format"
+        raise InvalidAudio(f"reference audio is not readable audio ({reason}): send a WAV or FLAC file") \
+            from None
     return Audio(samples=samples.mean(axis=1).astype(np.float32), sample_rate=int(rate))
+
+
+def _check_header(rate: int, channels: int, frames: int) -> None:
+    if not MIN_REFERENCE_RATE <= rate <= MAX_REFERENCE_RATE:
+        raise InvalidAudio(f"reference audio has a sample rate of {rate} Hz: send {MIN_REFERENCE_RATE} to "
+                           f"{MAX_REFERENCE_RATE} Hz audio")
+    if not 1 <= channels <= MAX_REFERENCE_CHANNELS:
+        raise InvalidAudio(f"reference audio has {channels} channels: send mono or stereo")
+    duration = frames / rate
+    if duration > MAX_REFERENCE_S:
+        raise InvalidAudio(f"reference audio lasts {duration:.2f} s: it must last between "
+                           f"{MIN_REFERENCE_S:g} and {MAX_REFERENCE_S:g} s; trim or re-record it")
 
 
 def check_reference(audio: Audio) -> Audio:

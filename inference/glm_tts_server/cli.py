@@ -16,8 +16,7 @@ from glm_tts_server import __version__
 from glm_tts_server.audio import SUPPORTED_FORMATS, encode
 from glm_tts_server.backends.base import BackendUnavailable, OutOfMemory, SynthesisOptions
 from glm_tts_server.config import ConfigError, Settings, load_settings
-
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+from glm_tts_server.constants import EXIT_FAILED, EXIT_OK, EXIT_USAGE
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -56,12 +56,16 @@ class Settings(BaseModel):
     port: Annotated[int, Field(gt=0, lt=65536)] = HTTP_PORT
     workers: PositiveInt = 1
     """Concurrent syntheses per process (per GPU)."""
+    worker_processes: bool = False
+    """Run each worker as a model instance in its own process (several instances per GPU)."""
     queue_size: Annotated[int, Field(ge=0)] = 16
     request_timeout_s: PositiveFloat = 120.0
     max_input_chars: PositiveInt = 2000
     max_upload_bytes: PositiveInt = 10 * 1024 * 1024
     failure_threshold: PositiveInt = 5
     drain_timeout_s: Annotated[float, Field(ge=0)] = 30.0
+    body_timeout_s: PositiveFloat = 30.0
+    """Seconds a client has to send a whole request body (408 after that)."""
     api_key: SecretStr | None = None
     admin_token: SecretStr | None = None
     default_voice: str | None = None

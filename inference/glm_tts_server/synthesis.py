@@ -132,8 +132,8 @@ class Synthesizer:
         return audio
 
 
-def build_synthesizer(settings: Settings, load: bool = True) -> Synthesizer:
-    """The configured backend (loaded and warmed when `load`), G2P dictionary and limits.
+def build_synthesizer(settings: Settings) -> Synthesizer:
+    """The configured backend (loaded and warmed up), G2P dictionary and limits.
 
     Module-level and driven by picklable Settings, so batch worker processes can call it.
     """
@@ -142,8 +142,7 @@ def build_synthesizer(settings: Settings, load: bool = True) -> Synthesizer:
 
     g2p = G2PDictionary(settings.g2p_dict) if settings.g2p_dict else None
     backend = create_backend(settings, g2p=g2p)
-    if load:
-        backend.load()
-        backend.warmup()
+    backend.load()
+    backend.warmup()
     return Synthesizer(backend, g2p=g2p, max_input_chars=settings.max_input_chars,
                        sample_rate=settings.sample_rate)

@@ -18,7 +18,9 @@ DEFAULT_MAX_SENTENCE_CHARS = 120
 
 _TAG = re.compile(r"<(/?)([A-Za-z][A-Za-z0-9_-]*)>")
 # A full stop ends a sentence only before whitespace or the end (not in 3.14 or e.g.x).
-_SENTENCE_END = re.compile(r"(?:[。！？；!?;]+[\"'”’」』)）]*|\.+(?=\s|$)[\"'”’)]*)\n*|\n+")
+# `(?<!\.)` starts a run of dots only at its first dot, so a long run that is not followed by
+# a space is tried once, not from each of its dots (which was quadratic: 1,999 dots took 40 ms).
+_SENTENCE_END = re.compile(r"(?:[。！？；!?;]+[\"'”’」』)）]*|(?<!\.)\.+(?=\s|$)[\"'”’)]*)\n*|\n+")
 _SOFT_BREAK = re.compile(r"[，、,:：]")
 
 

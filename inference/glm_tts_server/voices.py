@@ -66,6 +66,18 @@ class VoiceStore:
         check_name(name)
         return self.root / f"{name}.wav", self.root / f"{name}.json"
 
+    def _contained(self, path: Path) -> Path:
+        """`path` if it is a regular file inside the store; FileNotFoundError for anything else, such
+        as a symlink to a file elsewhere (the voices volume may be shared and written by others)."""
+        try:
+            real = path.resolve(strict=True)
+            inside = real.is_relative_to(self.root.resolve(strict=True)) and real.is_file()
+        except (OSError, RuntimeError):  # RuntimeError: a symlink loop
+            inside = False
+        if not inside:
+            raise FileNotFoundError(path.name)
+        return path
+
     def register(self, name: str, audio_bytes: bytes, transcript: str) -> Voice:
         """Vet and store a voice (replacing one of the same name). Raises InvalidAudio/InvalidVoice."""
         wav_path, meta_path = self._paths(name)
@@ -91,11 +103,14 @@ class VoiceStore:
         except InvalidVoice:
             raise UnknownVoice(f"unknown voice {name!r}") from None
         try:
-            meta = json.loads(meta_path.read_text(encoding="utf-8"))
+            meta = json.loads(self._contained(meta_path).read_text(encoding="utf-8"))
         except FileNotFoundError:
             raise UnknownVoice(f"unknown voice {name!r}: register it first (POST /v1/voices)") from None
-        if not wav_path.is_file():
-            raise UnknownVoice(f"voice {name!r} has lost its audio file {wav_path.name}: register it again")
+        try:
+            self._contained(wav_path)
+        except FileNotFoundError:
+            raise UnknownVoice(f"voice {name!r} has lost its audio file {wav_path.name}: "
+                               "register it again") from None
         return Voice(name=name, audio_path=wav_path, transcript=meta["transcript"])
 
     def list(self) -> list[Voice]:

@@ -16,9 +16,9 @@ import pytest
 from glm_tts_hooks.verify import command, service
 from glm_tts_hooks.verify.audio import analyse_wav, expected_duration
 from harness.kmock_cluster import KmockCluster, deployment
+from harness.tts_stub import Behaviour, serving, speech_like, wav_bytes
 
 from hooks.cli_runner import check, run_command
-from hooks.tts_stub import Behaviour, serving, speech_like, wav_bytes
 
 NS = "glm-tts"
 TEXT = command.DEFAULT_TEXT

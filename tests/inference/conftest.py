@@ -149,7 +149,7 @@ def start_server_process(tmp_path: Path) -> Iterator[Callable[..., ProcessServer
         env = {k: v for k, v in os.environ.items() if not k.startswith("GLMTTS_")}
         env.update({"GLMTTS_HOST": "127.0.0.1", "GLMTTS_PORT": str(port), "GLMTTS_LOG_LEVEL": "info",
                     "GLMTTS_DATA_DIR": str(tmp_path / "data"),
-                    "PYTHONPATH": os.pathsep.join(filter(None, [str(HERE), env.get("PYTHONPATH")]))})
+                    "PYTHONPATH": os.pathsep.join(filter(None, [str(HERE.parent), env.get("PYTHONPATH")]))})
         env.update({f"GLMTTS_{k.upper()}": str(v) for k, v in overrides.items()})
         env.update(extra_env or {})
         log_path = tmp_path / f"server-{len(procs)}.log"

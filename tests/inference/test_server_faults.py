@@ -9,7 +9,7 @@ import httpx
 import pytest
 from conftest import assert_speech, wait_ready
 from glm_tts_server.constants import EMPTY_CACHE_PATH, HEALTHZ_PATH, METRICS_PATH, READYZ_PATH, TTS_PATH
-from tts_test_backends import FailingBackend, OomBackend, ToneBackend
+from harness.tts_backends import FailingBackend, OomBackend, ToneBackend
 
 
 def _until(predicate, timeout: float = 10.0) -> None:

@@ -24,7 +24,7 @@ def _gauge(url: str, name: str) -> float:
 
 def test_sigterm_under_load_finishes_in_flight_work_then_exits(start_server_process):
     drain_timeout = 15.0
-    server = start_server_process(backend="tts_test_backends:SlowToneBackend", workers=2, queue_size=8,
+    server = start_server_process(backend="harness.tts_backends:SlowToneBackend", workers=2, queue_size=8,
                                   drain_timeout_s=drain_timeout, extra_env={"TTS_TEST_DELAY_S": "0.6"})
     results: list[httpx.Response | Exception] = []
 
@@ -72,7 +72,7 @@ def test_sigterm_under_load_finishes_in_flight_work_then_exits(start_server_proc
 
 
 def test_drain_gives_up_at_the_timeout(start_server_process):
-    server = start_server_process(backend="tts_test_backends:SlowToneBackend", drain_timeout_s=2,
+    server = start_server_process(backend="harness.tts_backends:SlowToneBackend", drain_timeout_s=2,
                                   extra_env={"TTS_TEST_DELAY_S": "20"})
     stuck = threading.Thread(target=lambda: httpx.post(f"{server.url}{TTS_PATH}", json={"text": "Stuck."},
                                                        timeout=30), daemon=True)
@@ -90,6 +90,6 @@ def test_drain_gives_up_at_the_timeout(start_server_process):
 
 
 def test_a_backend_that_cannot_load_exits_non_zero_with_the_reason(start_server_process):
-    server = start_server_process(ready=False, backend="tts_test_backends:BrokenBackend")
+    server = start_server_process(ready=False, backend="harness.tts_backends:BrokenBackend")
     assert server.proc.wait(30) == 1
     assert "checkpoint ckpt/llm is missing under /models" in server.log()

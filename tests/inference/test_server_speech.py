@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from conftest import assert_speech, decode, tone_wav
 from glm_tts_server.constants import SPEECH_PATH, TTS_PATH, VOICES_PATH
-from tts_test_backends import ToneBackend
+from harness.tts_backends import ToneBackend
 
 MIXED = "<zh>你好</zh>, this is GLM-TTS on Kubernetes. 今天天气很好。"
 

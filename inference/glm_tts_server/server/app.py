@@ -8,13 +8,17 @@ from typing import Any
 
 from fastapi import Depends, FastAPI
 from fastapi.openapi.utils import get_openapi
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
 
 from glm_tts_server import __version__
 from glm_tts_server.backends.base import Backend
 from glm_tts_server.config import Settings
+from glm_tts_server.constants import OPENAPI_PATH
 from glm_tts_server.server import errors
 from glm_tts_server.server.auth import require_api_key
 from glm_tts_server.server.batches import BatchManager
+from glm_tts_server.server.guards import CrossSiteGuard
 from glm_tts_server.server.middleware import ServiceMiddleware
 from glm_tts_server.server.routes import admin, batch, health, tts, ui, voices
 from glm_tts_server.server.service import Service
@@ -39,14 +43,20 @@ def create_app(settings: Settings, backend: Backend | None = None) -> FastAPI:
             app.state.batches.stop()
             service.close()
 
-    app = FastAPI(title="GLM-TTS", version=__version__, lifespan=lifespan,
+    # No /docs or /redoc: they load Swagger UI from a CDN (unreachable air-gapped, and third-party
+    # script on our origin). /openapi.json stays, behind the API key when one is set. No slash
+    # redirects either: Starlette builds them from the Host header, which a client chooses.
+    app = FastAPI(title="GLM-TTS", version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None,
+                  openapi_url=None, redirect_slashes=False,
                   description="Text to speech with GLM-TTS: native and OpenAI-compatible APIs, "
                               "reference voices, batch jobs.")
     app.state.service = service
     app.state.speech = SpeechRunner(service)
     app.state.batches = BatchManager(service)
     errors.install(app)
-    app.add_middleware(ServiceMiddleware, service=service)
+    app.add_middleware(CrossSiteGuard, render=lambda request, exc: app.exception_handlers[HTTPException](
+        request, exc))
+    app.add_middleware(ServiceMiddleware, service=service)  # outermost: it counts every answer
 
     api_key = [Depends(require_api_key)]
     app.include_router(health.router)
@@ -56,6 +66,11 @@ def create_app(settings: Settings, backend: Backend | None = None) -> FastAPI:
     app.include_router(admin.router)
     app.include_router(ui.router)
     app.openapi = lambda: _openapi(app, settings)  # type: ignore[method-assign]
+
+    @app.get(OPENAPI_PATH, include_in_schema=False, dependencies=api_key)
+    def openapi() -> JSONResponse:
+        return JSONResponse(app.openapi())
+
     return app
 
 

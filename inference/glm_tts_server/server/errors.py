@@ -14,6 +14,9 @@ from glm_tts_server.server.models import ErrorResponse
 
 log = logging.getLogger(__name__)
 
+MAX_PROBLEMS = 10
+MAX_PROBLEM_CHARS = 300
+
 
 def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
     """OpenAPI entries for error codes, all with the one `ErrorResponse` body."""
@@ -36,8 +39,16 @@ def _describe(error: dict[str, Any]) -> str:
     return f"{'.'.join(loc)}: {msg}" if loc else msg
 
 
+def _capped(problems: list[str]) -> str:
+    """At most MAX_PROBLEMS problems of at most MAX_PROBLEM_CHARS each: an error never echoes a body."""
+    unique = list(dict.fromkeys(p if len(p) <= MAX_PROBLEM_CHARS else p[:MAX_PROBLEM_CHARS] + "…"
+                                for p in problems))
+    more = f"; and {len(unique) - MAX_PROBLEMS} more problem(s)" if len(unique) > MAX_PROBLEMS else ""
+    return "; ".join(unique[:MAX_PROBLEMS]) + more
+
+
 async def _validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
-    detail = "; ".join(dict.fromkeys(_describe(e) for e in exc.errors()))
+    detail = _capped([_describe(e) for e in exc.errors()])
     return JSONResponse({"detail": detail}, status_code=422)
 
 

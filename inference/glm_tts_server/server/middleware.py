@@ -1,4 +1,4 @@
-"""Pure ASGI middleware: request accounting (metrics, in-flight count), drain refusal, body limit.
+"""Pure ASGI middleware: request accounting (metrics, in-flight count), drain refusal, body guards.
 
 Pure ASGI rather than `BaseHTTPMiddleware`, so streamed responses pass through untouched and
 the latency recorded is the time to the last byte.
@@ -10,18 +10,16 @@ import json
 import time
 from typing import TYPE_CHECKING
 
-from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from glm_tts_server.constants import HEALTHZ_PATH, METRICS_PATH, READYZ_PATH
+from glm_tts_server.server.guards import guard_body, has_body
 
 if TYPE_CHECKING:
     from glm_tts_server.server.service import Service
 
 # Probes and scrapes keep answering during a drain and are not work a drain waits for.
 _OPS_PATHS = frozenset({HEALTHZ_PATH, READYZ_PATH, METRICS_PATH})
-# Multipart and JSON framing around an upload, on top of its base64 growth (4/3).
-_BODY_OVERHEAD = 64 * 1024
 
 
 async def _send_error(send: Send, status: int, detail: str, headers: dict[str, str]) -> None:
@@ -36,7 +34,6 @@ class ServiceMiddleware:
     def __init__(self, app: ASGIApp, service: Service):
         self.app = app
         self.service = service
-        self.max_body = service.settings.max_upload_bytes * 4 // 3 + _BODY_OVERHEAD
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -53,32 +50,25 @@ class ServiceMiddleware:
             await _send_error(send, 503, "server is shutting down: retry, another replica will answer",
                               {"Retry-After": "1", "Connection": "close"})
             return
-        lifecycle.request_started()
+        # A request counts as in flight (what a drain waits for) once its body is all in: a client
+        # trickling a body must not hold the pod's shutdown.
+        counted = False
+
+        def started() -> None:
+            nonlocal counted
+            if not counted:
+                counted = True
+                lifecycle.request_started()
+
+        if not has_body(scope):
+            started()
+        settings = self.service.settings
+        receive = guard_body(scope, receive, settings, settings.body_timeout_s, started)
         try:
-            await self._measured(scope, self._limited(scope, receive), send)
+            await self._measured(scope, receive, send)
         finally:
-            lifecycle.request_finished()
-
-    def _limited(self, scope: Scope, receive: Receive) -> Receive:
-        limit = self.max_body
-        too_large = HTTPException(413, f"request body is larger than {limit} bytes: uploads are limited to "
-                                       f"{self.service.settings.max_upload_bytes} bytes of audio")
-        for name, value in scope.get("headers", ()):
-            if name == b"content-length" and value.isdigit() and int(value) > limit:
-                async def refuse() -> Message:
-                    raise too_large
-                return refuse
-        received = 0
-
-        async def counting() -> Message:
-            nonlocal received
-            message = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > limit:
-                    raise too_large
-            return message
-        return counting
+            if counted:
+                lifecycle.request_finished()
 
     async def _measured(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = time.perf_counter()

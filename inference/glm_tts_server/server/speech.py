@@ -15,7 +15,7 @@ import threading
 import time
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import Future
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, TypeVar
 
 import numpy as np
@@ -23,6 +23,8 @@ from fastapi import HTTPException
 
 from glm_tts_server.audio import encode, to_pcm16, wav_stream_header
 from glm_tts_server.backends.base import OutOfMemory, SynthesisOptions
+from glm_tts_server.pool import InstanceCrashed
+from glm_tts_server.server.replies import NoReplySlot, ReplySlots
 from glm_tts_server.server.service import Service
 from glm_tts_server.server.work_queue import QueueFull
 from glm_tts_server.synthesis import SENTENCE_GAP_S
@@ -38,6 +40,7 @@ class SpeechResult:
     duration_s: float
     synthesis_s: float
     sample_rate: int
+    release: Callable[[], None] = lambda: None  # frees the reply slot once the body is delivered
 
 
 @dataclass(frozen=True)
@@ -53,6 +56,8 @@ class SpeechRunner:
     def __init__(self, service: Service):
         self.service = service
         self.timeout_s = service.settings.request_timeout_s
+        # A reply holds memory until the client has it: as many as the queue admits, no more.
+        self.replies = ReplySlots(service.queue.capacity)
 
     def check_ready(self) -> None:
         lifecycle = self.service.lifecycle
@@ -62,30 +67,44 @@ class SpeechRunner:
 
     # -- whole responses -------------------------------------------------------------------
     async def synthesize(self, job: SpeechJob) -> SpeechResult:
-        synthesizer = self.service.synthesizer
+        engine = self.service.engine
 
         def work() -> SpeechResult:
             started = time.perf_counter()
-            audio = synthesizer.synthesize(job.text, job.options, phoneme=job.phoneme)
+            audio = engine.synthesize(job.text, job.options, phoneme=job.phoneme)
             body = encode(audio, job.fmt)
             return SpeechResult(body, audio.duration_s, time.perf_counter() - started, audio.sample_rate)
 
-        future = self._submit(work, job)
-        result = await self._await(future, self.timeout_s)
+        release = self._reply_slot(job)
+        try:
+            future = self._submit(work, job)
+            result = await self._await(future, self.timeout_s)
+        except BaseException:
+            release()
+            raise
         self._succeeded(result.duration_s, result.synthesis_s)
-        return result
+        return replace(result, release=release)
 
     # -- streams ---------------------------------------------------------------------------
-    async def stream(self, job: SpeechJob) -> AsyncIterator[bytes]:
-        """Audio as it is made: WAV header (or nothing, for pcm) then PCM sentence by sentence.
+    async def stream(self, job: SpeechJob) -> tuple[AsyncIterator[bytes], Callable[[], None]]:
+        """Audio as it is made: WAV header (or nothing, for pcm) then PCM sentence by sentence,
+        and the release of its reply slot (call it once the stream is over).
 
         Waits for the first sentence before returning, so an early failure is still a proper
         error status; a failure after that can only end the stream early (and is logged).
         """
+        release = self._reply_slot(job)
+        try:
+            return await self._start_stream(job), release
+        except BaseException:
+            release()
+            raise
+
+    async def _start_stream(self, job: SpeechJob) -> AsyncIterator[bytes]:
         loop = asyncio.get_running_loop()
         chunks: asyncio.Queue[Any] = asyncio.Queue()
         stop = threading.Event()  # the client went away: stop after the current sentence
-        synthesizer = self.service.synthesizer
+        synthesizer, engine = self.service.synthesizer, self.service.engine
         gap = to_pcm16(np.zeros(round(SENTENCE_GAP_S * synthesizer.sample_rate), dtype=np.float32))
 
         def post(item: Any) -> None:
@@ -95,12 +114,13 @@ class SpeechRunner:
         def work() -> tuple[float, float]:
             started, produced = time.perf_counter(), 0.0
             try:
-                for audio in synthesizer.stream(job.text, job.options, phoneme=job.phoneme):
-                    if stop.is_set():
-                        break
-                    pcm = to_pcm16(audio.samples)
-                    post(gap + pcm if produced else pcm)
-                    produced += audio.duration_s + (SENTENCE_GAP_S if produced else 0.0)
+                with contextlib.closing(engine.stream(job.text, job.options, phoneme=job.phoneme)) as pieces:
+                    for audio in pieces:
+                        if stop.is_set():
+                            break
+                        pcm = to_pcm16(audio.samples)
+                        post(gap + pcm if produced else pcm)
+                        produced += audio.duration_s + (SENTENCE_GAP_S if produced else 0.0)
             finally:
                 post(_END)
             return produced, time.perf_counter() - started
@@ -138,6 +158,17 @@ class SpeechRunner:
             stop.set()
 
     # -- shared ----------------------------------------------------------------------------
+    def _reply_slot(self, job: SpeechJob) -> Callable[[], None]:
+        try:
+            return self.replies.take()
+        except NoReplySlot as exc:
+            if job.cleanup:
+                job.cleanup()
+            self.service.metrics.rejected.labels("queue_full").inc()
+            retry = self.service.queue.retry_after_s()
+            raise HTTPException(429, f"the synthesis queue is full ({exc}): retry in {retry} s",
+                                {"Retry-After": str(retry)}) from None
+
     def _submit(self, work: Callable[[], T], job: SpeechJob) -> Future[T]:
         try:
             self.check_ready()
@@ -176,10 +207,15 @@ class SpeechRunner:
             metrics.synthesis_failures.labels("timeout").inc()
             return HTTPException(504, f"synthesis took longer than {self.timeout_s:g} s: send shorter "
                                       "text, or raise GLMTTS_REQUEST_TIMEOUT_S")
+        if isinstance(exc, InstanceCrashed):
+            metrics.synthesis_failures.labels("error").inc()
+            log.error("%s", exc)
+            return HTTPException(503, f"{exc}", {"Retry-After": "1"})
         if isinstance(exc, OutOfMemory):
             metrics.synthesis_failures.labels("out_of_memory").inc()
             metrics.oom.inc()
-            freed = self.service.backend.empty_cache()
+            # An instance process empties its own cache; in-process, the shared backend's.
+            freed = self.service.backend.empty_cache() if self.service.pool is None else 0
             metrics.freed_bytes.inc(freed)
             log.warning("out of accelerator memory (%s); emptied the cache, %d bytes freed", exc, freed)
             return HTTPException(503, "the GPU ran out of memory for this request: retry shortly, or send "

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from fastapi import APIRouter, Depends, HTTPException, Request
-from fastapi.responses import Response, StreamingResponse
+from fastapi.responses import Response
 
 from glm_tts_server.audio import MEDIA_TYPES, InvalidAudio, check_reference, encode, read_reference
 from glm_tts_server.backends.base import SynthesisOptions, Voice
@@ -20,6 +20,7 @@ from glm_tts_server.constants import SPEECH_PATH, TTS_PATH
 from glm_tts_server.server.content import require_json
 from glm_tts_server.server.errors import error_responses
 from glm_tts_server.server.models import SpeechRequest, TTSRequest
+from glm_tts_server.server.replies import DeliveredResponse
 from glm_tts_server.server.service import Service
 from glm_tts_server.server.speech import SpeechJob, SpeechRunner
 from glm_tts_server.synthesis import InvalidText
@@ -46,13 +47,14 @@ def _runner(request: Request) -> SpeechRunner:
     return request.app.state.speech
 
 
-def _check_text(service: Service, text: str, phoneme: bool, field: str) -> None:
+async def _check_text(service: Service, text: str, phoneme: bool, field: str) -> None:
     limit = service.settings.max_input_chars
     if len(text) > limit:
         raise HTTPException(413, f"{field} has {len(text)} characters, more than the limit of {limit}: "
                                  "split it into several requests or use the batch API (POST /v1/batch)")
     try:
-        service.synthesizer.plan(text, phoneme)
+        # Off the event loop: planning (and G2P in phoneme mode) is CPU work on 2,000 characters.
+        await asyncio.to_thread(service.synthesizer.plan, text, phoneme)
     except InvalidText as exc:
         raise HTTPException(422, f"{field}: {exc}") from None
 
@@ -95,11 +97,14 @@ def _inline_voice(service: Service, prompt_audio: str, prompt_text: str) -> tupl
 async def _speak(request: Request, job: SpeechJob, stream: bool) -> Response:
     runner = _runner(request)
     rate = str(_service(request).settings.sample_rate)
+    send_timeout_s = runner.timeout_s  # a client that reads nothing for this long loses its reply
     if stream:
-        body = await runner.stream(job)
-        return StreamingResponse(body, media_type=MEDIA_TYPES[job.fmt], headers={"X-Sample-Rate": rate})
+        body, release = await runner.stream(job)
+        return DeliveredResponse(body, on_done=release, send_timeout_s=send_timeout_s,
+                                 media_type=MEDIA_TYPES[job.fmt], headers={"X-Sample-Rate": rate})
     result = await runner.synthesize(job)
-    return Response(result.body, media_type=MEDIA_TYPES[job.fmt], headers={
+    return DeliveredResponse(result.body, on_done=result.release, send_timeout_s=send_timeout_s,
+                             media_type=MEDIA_TYPES[job.fmt], headers={
         "X-Audio-Duration-Seconds": f"{result.duration_s:.3f}",
         "X-Synthesis-Seconds": f"{result.synthesis_s:.3f}",
         "X-Sample-Rate": str(result.sample_rate),
@@ -114,7 +119,7 @@ async def tts(body: TTSRequest, request: Request) -> Response:
     if body.stream and body.response_format not in STREAM_FORMATS:
         raise HTTPException(422, f"response_format {body.response_format!r} cannot be streamed: use "
                                  f"{' or '.join(STREAM_FORMATS)} with stream=true")
-    _check_text(service, body.text, body.phoneme, "text")
+    await _check_text(service, body.text, body.phoneme, "text")
     cleanup: Callable[[], None] | None = None
     if body.prompt_audio is not None:
         # Decoding and vetting up to max_upload_bytes of audio: off the event loop.
@@ -133,7 +138,7 @@ async def tts(body: TTSRequest, request: Request) -> Response:
 async def speech(body: SpeechRequest, request: Request) -> Response:
     service = _service(request)
     _runner(request).check_ready()
-    _check_text(service, body.input, False, "input")
+    await _check_text(service, body.input, False, "input")
     name = None if body.voice in OPENAI_VOICES else body.voice
     options = SynthesisOptions(voice=_registered_voice(service, name), speed=body.speed)
     return await _speak(request, SpeechJob(body.input, options, False, body.response_format), stream=False)

@@ -1,6 +1,7 @@
-"""Backends for the server tests: a real `Backend` that makes tones slowly, fails or runs out of memory.
+"""TTS backends for the server tests: a real `Backend` that makes tones (slowly, or long ones),
+fails or runs out of memory.
 
-Loadable as custom backends (`GLMTTS_BACKEND=tts_test_backends:SlowToneBackend`) by a server
+Loadable as custom backends (`GLMTTS_BACKEND=harness.tts_backends:SlowToneBackend`) by a server
 subprocess, or handed to `create_app(settings, backend=...)` directly.
 """
 
@@ -21,8 +22,15 @@ class ToneBackend:
 
     name = "tone"
 
-    def __init__(self, settings=None, *, delay_s: float = 0.0, load_s: float = 0.0,
-                 seconds_per_segment: float = 0.4, sample_rate: int = 16000):
+    def __init__(
+        self,
+        settings=None,
+        *,
+        delay_s: float = 0.0,
+        load_s: float = 0.0,
+        seconds_per_segment: float = 0.4,
+        sample_rate: int = 16000,
+    ):
         self.sample_rate = sample_rate  # deliberately not the server's: the Synthesizer resamples
         self.delay_s = delay_s
         self.load_s = load_s
@@ -50,8 +58,9 @@ class ToneBackend:
         time.sleep(self.delay_s)
         n = round(self.seconds_per_segment * len(segments) * self.sample_rate / options.speed)
         t = np.arange(n, dtype=np.float32) / self.sample_rate
-        return Audio(samples=(0.3 * np.sin(2 * np.pi * TONE_HZ * t)).astype(np.float32),
-                     sample_rate=self.sample_rate)
+        return Audio(
+            samples=(0.3 * np.sin(2 * np.pi * TONE_HZ * t)).astype(np.float32), sample_rate=self.sample_rate
+        )
 
     def empty_cache(self) -> int:
         self.empty_cache_calls += 1
@@ -107,3 +116,23 @@ class BrokenBackend(ToneBackend):
         from glm_tts_server.backends.base import BackendUnavailable
 
         raise BackendUnavailable("glmtts backend: checkpoint ckpt/llm is missing under /models")
+
+
+class LongToneBackend(ToneBackend):
+    """For server subprocesses: long replies made fast; seconds of tone per sentence group come
+    from TTS_TEST_SECONDS_PER_SEGMENT."""
+
+    def __init__(self, settings=None):
+        super().__init__(
+            settings, seconds_per_segment=float(os.environ.get("TTS_TEST_SECONDS_PER_SEGMENT", "8"))
+        )
+
+
+class ExitingToneBackend(ToneBackend):
+    """For model-instance processes: the process dies (exit code 3) on a segment saying "exit now",
+    as a worker does when the GPU driver kills it."""
+
+    def synthesize(self, segments: list[Segment], options: SynthesisOptions) -> Audio:
+        if any("exit now" in segment.text for segment in segments):
+            os._exit(3)
+        return super().synthesize(segments, options)

@@ -17,14 +17,13 @@ from types import FrameType
 import uvicorn
 
 from glm_tts_server.config import Settings
-from glm_tts_server.constants import HEALTHZ_PATH, METRICS_PATH, READYZ_PATH
+from glm_tts_server.constants import EXIT_FAILED, EXIT_OK, HEALTHZ_PATH, METRICS_PATH, READYZ_PATH
 from glm_tts_server.server.app import create_app
 from glm_tts_server.server.lifecycle import Phase
 from glm_tts_server.server.service import Service
 
 log = logging.getLogger(__name__)
 
-EXIT_OK, EXIT_FAILED = 0, 1
 PROBE_PATHS = (HEALTHZ_PATH, READYZ_PATH, METRICS_PATH)
 # uvicorn needs a moment after the drain to close connections and run the lifespan shutdown.
 _SHUTDOWN_RESERVE_S = 1.0
