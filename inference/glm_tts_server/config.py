@@ -56,8 +56,6 @@ class Settings(BaseModel):
     port: Annotated[int, Field(gt=0, lt=65536)] = HTTP_PORT
     workers: PositiveInt = 1
     """Concurrent syntheses per process (per GPU)."""
-    worker_processes: bool = False
-    """Run each worker as a model instance in its own process (several instances per GPU)."""
     queue_size: Annotated[int, Field(ge=0)] = 16
     request_timeout_s: PositiveFloat = 120.0
     max_input_chars: PositiveInt = 2000

@@ -6,7 +6,7 @@ import logging
 from collections.abc import Callable, Iterator
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 log = logging.getLogger(__name__)
@@ -53,30 +53,6 @@ class _LiveGauges(Collector):
             yield family
 
 
-class _InstanceGauges(Collector):
-    """Per model-instance figures when the workers are processes (`GLMTTS_WORKER_PROCESSES`)."""
-
-    def __init__(self, stats: Callable[[], list]):
-        self._stats = stats
-
-    def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
-        busy = GaugeMetricFamily(f"{PREFIX}_instance_busy", "1 while the instance runs a synthesis",
-                                 labels=["instance"])
-        done = CounterMetricFamily(f"{PREFIX}_instance_syntheses", "Syntheses delivered by the instance",
-                                   labels=["instance"])
-        failed = CounterMetricFamily(f"{PREFIX}_instance_failures", "Syntheses that failed on the instance",
-                                     labels=["instance"])
-        restarts = CounterMetricFamily(f"{PREFIX}_instance_restarts", "Instance process replacements",
-                                       labels=["instance"])
-        for index, stats in enumerate(self._stats()):
-            label = [str(index)]
-            busy.add_metric(label, int(stats.busy))
-            done.add_metric(label, stats.syntheses)
-            failed.add_metric(label, stats.failures)
-            restarts.add_metric(label, stats.restarts)
-        yield from (busy, done, failed, restarts)
-
-
 class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
@@ -107,10 +83,6 @@ class Metrics:
     def watch(self, **sources: Callable) -> None:
         """Register the scrape-time gauges (see `_LiveGauges` for the sources)."""
         self.registry.register(_LiveGauges(**sources))
-
-    def watch_instances(self, stats: Callable[[], list]) -> None:
-        """Register the per-instance figures of an instance pool."""
-        self.registry.register(_InstanceGauges(stats))
 
     def observe_synthesis(self, audio_s: float, synthesis_s: float) -> None:
         self.audio_seconds.inc(audio_s)

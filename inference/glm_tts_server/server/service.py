@@ -10,7 +10,6 @@ from glm_tts_server.backends import create_backend
 from glm_tts_server.backends.base import Backend
 from glm_tts_server.config import Settings
 from glm_tts_server.g2p import G2PDictionary
-from glm_tts_server.pool import InstancePool
 from glm_tts_server.server.lifecycle import Lifecycle
 from glm_tts_server.server.metrics import Metrics
 from glm_tts_server.server.work_queue import WorkQueue
@@ -27,10 +26,6 @@ class Service:
         self.backend = backend if backend is not None else create_backend(settings, g2p=self.g2p)
         self.synthesizer = Synthesizer(self.backend, g2p=self.g2p, max_input_chars=settings.max_input_chars,
                                        sample_rate=settings.sample_rate)
-        # The engine runs syntheses: the in-process synthesizer (one model, `workers` threads) or
-        # a pool of `workers` model instances, each in its own process.
-        self.pool = InstancePool(settings, settings.workers) if settings.worker_processes else None
-        self.engine: Synthesizer | InstancePool = self.pool if self.pool is not None else self.synthesizer
         self.voices = VoiceStore(settings.data_dir)
         self.queue = WorkQueue(settings.workers, settings.queue_size)
         self.lifecycle = Lifecycle(settings.failure_threshold)
@@ -38,14 +33,10 @@ class Service:
         self.metrics.watch(queue_depth=lambda: self.queue.waiting, running=lambda: self.queue.running,
                            failures=lambda: self.lifecycle.consecutive_failures,
                            ready=lambda: self.lifecycle.ready, memory_stats=self._memory_stats)
-        if self.pool is not None:
-            self.metrics.watch_instances(self.pool.stats)
         self.on_fatal: Callable[[], None] | None = None  # set by serve(): stop the process
         self._loader: threading.Thread | None = None
 
     def _memory_stats(self) -> dict[str, int]:
-        if self.pool is not None:  # the model lives in the instances, not here
-            return {}
         return self.backend.memory_stats() if self.lifecycle.ready else {}
 
     def start_loading(self) -> None:
@@ -55,11 +46,8 @@ class Service:
 
     def _load(self) -> None:
         try:
-            if self.pool is not None:
-                self.pool.start()
-            else:
-                self.backend.load()
-                self.backend.warmup()
+            self.backend.load()
+            self.backend.warmup()
         except Exception as exc:
             log.error("backend %r failed to load: %s", self.settings.backend, exc)
             self.lifecycle.mark_failed(f"backend failed to load: {exc}")
@@ -77,8 +65,6 @@ class Service:
 
     def close(self) -> None:
         self.queue.shutdown()
-        if self.pool is not None:
-            self.pool.close()
         try:
             self.backend.unload()
         except Exception:

@@ -23,7 +23,6 @@ from fastapi import HTTPException
 
 from glm_tts_server.audio import encode, to_pcm16, wav_stream_header
 from glm_tts_server.backends.base import OutOfMemory, SynthesisOptions
-from glm_tts_server.pool import InstanceCrashed
 from glm_tts_server.server.replies import NoReplySlot, ReplySlots
 from glm_tts_server.server.service import Service
 from glm_tts_server.server.work_queue import QueueFull
@@ -67,11 +66,11 @@ class SpeechRunner:
 
     # -- whole responses -------------------------------------------------------------------
     async def synthesize(self, job: SpeechJob) -> SpeechResult:
-        engine = self.service.engine
+        synthesizer = self.service.synthesizer
 
         def work() -> SpeechResult:
             started = time.perf_counter()
-            audio = engine.synthesize(job.text, job.options, phoneme=job.phoneme)
+            audio = synthesizer.synthesize(job.text, job.options, phoneme=job.phoneme)
             body = encode(audio, job.fmt)
             return SpeechResult(body, audio.duration_s, time.perf_counter() - started, audio.sample_rate)
 
@@ -104,7 +103,7 @@ class SpeechRunner:
         loop = asyncio.get_running_loop()
         chunks: asyncio.Queue[Any] = asyncio.Queue()
         stop = threading.Event()  # the client went away: stop after the current sentence
-        synthesizer, engine = self.service.synthesizer, self.service.engine
+        synthesizer = self.service.synthesizer
         gap = to_pcm16(np.zeros(round(SENTENCE_GAP_S * synthesizer.sample_rate), dtype=np.float32))
 
         def post(item: Any) -> None:
@@ -114,13 +113,12 @@ class SpeechRunner:
         def work() -> tuple[float, float]:
             started, produced = time.perf_counter(), 0.0
             try:
-                with contextlib.closing(engine.stream(job.text, job.options, phoneme=job.phoneme)) as pieces:
-                    for audio in pieces:
-                        if stop.is_set():
-                            break
-                        pcm = to_pcm16(audio.samples)
-                        post(gap + pcm if produced else pcm)
-                        produced += audio.duration_s + (SENTENCE_GAP_S if produced else 0.0)
+                for audio in synthesizer.stream(job.text, job.options, phoneme=job.phoneme):
+                    if stop.is_set():
+                        break
+                    pcm = to_pcm16(audio.samples)
+                    post(gap + pcm if produced else pcm)
+                    produced += audio.duration_s + (SENTENCE_GAP_S if produced else 0.0)
             finally:
                 post(_END)
             return produced, time.perf_counter() - started
@@ -207,15 +205,10 @@ class SpeechRunner:
             metrics.synthesis_failures.labels("timeout").inc()
             return HTTPException(504, f"synthesis took longer than {self.timeout_s:g} s: send shorter "
                                       "text, or raise GLMTTS_REQUEST_TIMEOUT_S")
-        if isinstance(exc, InstanceCrashed):
-            metrics.synthesis_failures.labels("error").inc()
-            log.error("%s", exc)
-            return HTTPException(503, f"{exc}", {"Retry-After": "1"})
         if isinstance(exc, OutOfMemory):
             metrics.synthesis_failures.labels("out_of_memory").inc()
             metrics.oom.inc()
-            # An instance process empties its own cache; in-process, the shared backend's.
-            freed = self.service.backend.empty_cache() if self.service.pool is None else 0
+            freed = self.service.backend.empty_cache()
             metrics.freed_bytes.inc(freed)
             log.warning("out of accelerator memory (%s); emptied the cache, %d bytes freed", exc, freed)
             return HTTPException(503, "the GPU ran out of memory for this request: retry shortly, or send "
