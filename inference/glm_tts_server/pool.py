@@ -145,7 +145,6 @@ class _Instance:
             try:
                 status, payload = self.conn.recv()
             except (EOFError, OSError):
-                self.process.join(5)  # the pipe closes a moment before the exit code is known
                 code = self.process.exitcode
                 self._restart(f"exited with code {code}")
                 raise InstanceCrashed(
