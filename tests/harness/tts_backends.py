@@ -126,13 +126,3 @@ class LongToneBackend(ToneBackend):
         super().__init__(
             settings, seconds_per_segment=float(os.environ.get("TTS_TEST_SECONDS_PER_SEGMENT", "8"))
         )
-
-
-class ExitingToneBackend(ToneBackend):
-    """For model-instance processes: the process dies (exit code 3) on a segment saying "exit now",
-    as a worker does when the GPU driver kills it."""
-
-    def synthesize(self, segments: list[Segment], options: SynthesisOptions) -> Audio:
-        if any("exit now" in segment.text for segment in segments):
-            os._exit(3)
-        return super().synthesize(segments, options)
