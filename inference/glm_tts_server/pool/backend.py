@@ -308,6 +308,15 @@ class PooledBackend:
                 inst.empty_cache_pending = True
         return freed
 
+    def refresh_memory_stats(self) -> None:
+        """Ask every idle instance for its memory now (busy ones report after their request)."""
+        for inst in self.instances:
+            if inst.up and inst.lock.acquire(blocking=False):
+                try:
+                    self._exchange(inst, "memory_stats")
+                finally:
+                    inst.lock.release()
+
     def memory_stats(self) -> dict[str, int]:
         """Allocated and reserved summed over instances; total counted once per GPU."""
         totals: dict[str | None, int] = {}
