@@ -84,6 +84,15 @@ def test_memory_stats_sum_the_instances_and_count_each_gpu_once():
     assert pool.memory_stats() == {"allocated": 30, "reserved": 60, "total": 2000}
 
 
+def test_workers_do_not_receive_the_http_credentials():
+    settings = load_settings(
+        env={"GLMTTS_API_KEY": "k1", "GLMTTS_ADMIN_TOKEN": "t1", "GLMTTS_INSTANCES": "2"}
+    )
+    pool = PooledBackend(settings, settings.instances)
+    assert pool.settings.api_key is None and pool.settings.admin_token is None
+    assert settings.api_key.get_secret_value() == "k1"  # the HTTP process keeps them
+
+
 # -- real worker processes ----------------------------------------------------------------------
 def _pool_server(start_server, backend: str, **overrides):
     """A threaded server whose backend is a pool of two `backend` workers.

@@ -84,7 +84,9 @@ class PooledBackend:
     ):
         if instances < 1:
             raise ValueError(f"instances must be >= 1, got {instances}")
-        self.settings = settings
+        # Workers get the settings without the HTTP credentials: they never answer a client.
+        secrets = {k: None for k in ("api_key", "admin_token") if k in type(settings).model_fields}
+        self.settings = settings.model_copy(update=secrets)
         self.instances = [
             InstanceState(i, gpu)
             for i, gpu in enumerate(gpu_assignment(instances, os.environ if env is None else env))

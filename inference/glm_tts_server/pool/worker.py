@@ -92,7 +92,10 @@ def run_worker(conn: Connection, settings: Any, instance: int, cuda_visible_devi
         except Exception as exc:
             conn.send(("error", "error", f"{type(exc).__name__}: {exc}", _memory(backend)))
             continue
-        conn.send(("ok", value, _memory(backend)))
+        try:
+            conn.send(("ok", value, _memory(backend)))
+        except OSError:  # the parent left (drain deadline passed): nobody wants the answer
+            break
     try:
         backend.unload()
     finally:
