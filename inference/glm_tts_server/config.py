@@ -56,6 +56,8 @@ class Settings(BaseModel):
     port: Annotated[int, Field(gt=0, lt=65536)] = HTTP_PORT
     workers: PositiveInt = 1
     """Concurrent syntheses per process (per GPU)."""
+    instances: PositiveInt = 1
+    """Model instances, each in its own worker process (1 = in-process, no pool); see inference/README.md."""
     queue_size: Annotated[int, Field(ge=0)] = 16
     request_timeout_s: PositiveFloat = 120.0
     max_input_chars: PositiveInt = 2000

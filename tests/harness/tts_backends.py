@@ -126,3 +126,20 @@ class LongToneBackend(ToneBackend):
         super().__init__(
             settings, seconds_per_segment=float(os.environ.get("TTS_TEST_SECONDS_PER_SEGMENT", "8"))
         )
+
+
+class PoolProbeBackend(SlowToneBackend):
+    """For pool worker processes, which a test cannot poke: runs out of memory when the text says
+    "exhaust the memory", and reports GPU-like memory figures (total = one 80 GiB GPU)."""
+
+    def synthesize(self, segments: list[Segment], options: SynthesisOptions) -> Audio:
+        if any("exhaust the memory" in seg.text for seg in segments):
+            raise OutOfMemory("CUDA out of memory. Tried to allocate 2.00 GiB")
+        return super().synthesize(segments, options)
+
+    def empty_cache(self) -> int:
+        super().empty_cache()
+        return 1000
+
+    def memory_stats(self) -> dict[str, int]:
+        return {"allocated": 1024, "reserved": 4096, "total": 80 * 2**30}

@@ -175,6 +175,16 @@ Rollout strategy type. `auto` picks Recreate when the model volume can be attach
 {{- add (include "glm-tts.modelLoadSeconds" .) .Values.startupProbe.imagePullSeconds -}}
 {{- end -}}
 
+{{/* Model instances per pod (GLMTTS_INSTANCES): instances per GPU x GPUs; a CPU pod counts as one "GPU". */}}
+{{- define "glm-tts.instances" -}}
+{{- mul (max 1 (int .Values.gpu.instancesPerGpu)) (max 1 (int .Values.gpu.count)) -}}
+{{- end -}}
+
+{{/* Queue depth per pod the autoscaler aims at: the per-instance target x the pod's instances. */}}
+{{- define "glm-tts.targetQueueDepthPerPod" -}}
+{{- mul .Values.autoscaling.targetQueueDepth (include "glm-tts.instances" . | int) -}}
+{{- end -}}
+
 {{/* Model load and warm-up for every instance of the pod (instances load one after another, worst case). */}}
 {{- define "glm-tts.modelLoadSeconds" -}}
 {{- mul .Values.startupProbe.maxSeconds (max 1 (int .Values.gpu.instancesPerGpu)) -}}

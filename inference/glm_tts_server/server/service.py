@@ -23,16 +23,24 @@ class Service:
     def __init__(self, settings: Settings, backend: Backend | None = None):
         self.settings = settings
         self.g2p = G2PDictionary(settings.g2p_dict) if settings.g2p_dict else None
+        if backend is None and settings.instances > 1:
+            from glm_tts_server.pool import PooledBackend
+
+            backend = PooledBackend(settings, settings.instances)
         self.backend = backend if backend is not None else create_backend(settings, g2p=self.g2p)
         self.synthesizer = Synthesizer(self.backend, g2p=self.g2p, max_input_chars=settings.max_input_chars,
                                        sample_rate=settings.sample_rate)
         self.voices = VoiceStore(settings.data_dir)
-        self.queue = WorkQueue(settings.workers, settings.queue_size)
+        # A pool instance runs one synthesis at a time: concurrency is the number of instances.
+        concurrency = settings.instances if settings.instances > 1 else settings.workers
+        self.queue = WorkQueue(concurrency, settings.queue_size)
         self.lifecycle = Lifecycle(settings.failure_threshold)
         self.metrics = Metrics()
         self.metrics.watch(queue_depth=lambda: self.queue.waiting, running=lambda: self.queue.running,
                            failures=lambda: self.lifecycle.consecutive_failures,
                            ready=lambda: self.lifecycle.ready, memory_stats=self._memory_stats)
+        if hasattr(self.backend, "register_metrics"):  # per-instance metrics of a pool
+            self.backend.register_metrics(self.metrics.registry)
         self.on_fatal: Callable[[], None] | None = None  # set by serve(): stop the process
         self._loader: threading.Thread | None = None
 

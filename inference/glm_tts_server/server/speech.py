@@ -3,6 +3,7 @@
 Routes validate input; this module turns a validated request into audio bytes (or a stream
 of them) and every backend failure into the right HTTP status:
 queue full → 429 + Retry-After, not ready → 503, out of memory → 503 after emptying the cache,
+a pool instance that died mid-request → 503 (it is restarted),
 timeout → 504, anything else → 500. Timeouts and failures count towards `/healthz`.
 """
 
@@ -24,6 +25,7 @@ from fastapi import HTTPException
 from glm_tts_server.audio import encode, to_pcm16, wav_stream_header
 from glm_tts_server.backends.base import OutOfMemory, SynthesisOptions
 from glm_tts_server.server.replies import NoReplySlot, ReplySlots
+from glm_tts_server.pool.errors import InstanceLost
 from glm_tts_server.server.service import Service
 from glm_tts_server.server.work_queue import QueueFull
 from glm_tts_server.synthesis import SENTENCE_GAP_S
@@ -213,6 +215,10 @@ class SpeechRunner:
             log.warning("out of accelerator memory (%s); emptied the cache, %d bytes freed", exc, freed)
             return HTTPException(503, "the GPU ran out of memory for this request: retry shortly, or send "
                                       "shorter text", {"Retry-After": "2"})
+        if isinstance(exc, InstanceLost):
+            metrics.synthesis_failures.labels("instance_lost").inc()
+            log.error("%s", exc)
+            return HTTPException(503, str(exc), {"Retry-After": "5"})
         metrics.synthesis_failures.labels("error").inc()
         log.error("synthesis failed", exc_info=exc)
         return HTTPException(500, f"synthesis failed ({type(exc).__name__}: {exc})")
