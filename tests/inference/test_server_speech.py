@@ -11,7 +11,7 @@ import time
 
 import numpy as np
 import pytest
-from conftest import assert_speech, decode, tone_wav
+from conftest import CONSENT, assert_speech, decode, error_message, tone_wav
 from glm_tts_server.constants import SPEECH_PATH, TTS_PATH, VOICES_PATH
 from tts_test_backends import ToneBackend
 
@@ -80,17 +80,20 @@ def test_openai_compatible_speech(espeak_server):
     assert response.status_code == 200, response.text
     assert_speech(response.content)
     assert default_format.status_code == 200
-    assert default_format.headers["content-type"] == "audio/wav"
+    assert default_format.headers["content-type"] == "audio/mpeg"  # OpenAI's default
 
 
 def test_registered_voice_round_trip(start_server):
     backend = ToneBackend()
     server = start_server(backend=backend)
     with server.client() as client:
-        created = client.post(VOICES_PATH, data={"name": "narrator", "transcript": "A calm reading voice."},
+        created = client.post(VOICES_PATH, data={"name": "narrator", "transcript": "A calm reading voice.",
+                                                 "consent": CONSENT},
                               files={"audio": ("narrator.flac", tone_wav(fmt="FLAC"), "audio/flac")})
         assert created.status_code == 201, created.text
-        assert created.json() == {"name": "narrator", "transcript": "A calm reading voice."}
+        assert created.json() | {"registered_at": None} == {
+            "name": "narrator", "transcript": "A calm reading voice.", "registered_by": "anonymous",
+            "registered_at": None, "consent": CONSENT}
         listed = client.get(VOICES_PATH).json()["voices"]
         assert [v["name"] for v in listed] == ["narrator"]
         spoken = client.post(TTS_PATH, json={"text": "Read this.", "voice": "narrator"})
@@ -100,7 +103,7 @@ def test_registered_voice_round_trip(start_server):
         assert client.get(VOICES_PATH).json() == {"voices": []}
         gone = client.post(TTS_PATH, json={"text": "Read this.", "voice": "narrator"})
     assert gone.status_code == 422
-    assert "unknown voice 'narrator'" in gone.json()["detail"]
+    assert "unknown voice 'narrator'" in error_message(gone)
 
 
 def test_default_voice_is_used_when_a_request_names_none(start_server):
@@ -117,8 +120,8 @@ def test_default_voice_is_used_when_a_request_names_none(start_server):
     with server.client() as client:
         missing = client.post(TTS_PATH, json={"text": "Who speaks?"})
         assert missing.status_code == 422
-        assert "default voice" in missing.json()["detail"]
-        client.post(VOICES_PATH, data={"name": "house", "transcript": "The house voice."},
+        assert "default voice" in error_message(missing)
+        client.post(VOICES_PATH, data={"name": "house", "transcript": "The house voice.", "consent": CONSENT},
                     files={"audio": ("house.wav", tone_wav(), "audio/wav")}).raise_for_status()
         assert client.post(TTS_PATH, json={"text": "Who speaks?"}).status_code == 200
         assert client.post(SPEECH_PATH, json={"input": "And now?", "voice": "alloy"}).status_code == 200

@@ -14,6 +14,7 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from glm_tts_server.constants import HEALTHZ_PATH, METRICS_PATH, READYZ_PATH
+from glm_tts_server.server.errors import error_body
 
 if TYPE_CHECKING:
     from glm_tts_server.server.service import Service
@@ -24,8 +25,8 @@ _OPS_PATHS = frozenset({HEALTHZ_PATH, READYZ_PATH, METRICS_PATH})
 _BODY_OVERHEAD = 64 * 1024
 
 
-async def _send_error(send: Send, status: int, detail: str, headers: dict[str, str]) -> None:
-    body = json.dumps({"detail": detail}).encode()
+async def _send_error(send: Send, path: str, status: int, detail: str, headers: dict[str, str]) -> None:
+    body = json.dumps(error_body(path, status, detail)).encode()
     raw = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
     raw += [(k.lower().encode(), v.encode()) for k, v in headers.items()]
     await send({"type": "http.response.start", "status": status, "headers": raw})
@@ -50,7 +51,7 @@ class ServiceMiddleware:
         if lifecycle.draining and (path.startswith("/v1/") or path.startswith("/admin/")):
             # Connection: close makes keep-alive clients reconnect, to a pod that is not leaving.
             self.service.metrics.rejected.labels("not_ready").inc()
-            await _send_error(send, 503, "server is shutting down: retry, another replica will answer",
+            await _send_error(send, path, 503, "server is shutting down: retry, another replica will answer",
                               {"Retry-After": "1", "Connection": "close"})
             return
         lifecycle.request_started()

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 
+from glm_tts_server.audit import AuditLog, AuditUnavailable
 from glm_tts_server.backends import create_backend
 from glm_tts_server.backends.base import Backend
 from glm_tts_server.config import Settings
@@ -27,17 +29,25 @@ class Service:
         self.synthesizer = Synthesizer(self.backend, g2p=self.g2p, max_input_chars=settings.max_input_chars,
                                        sample_rate=settings.sample_rate)
         self.voices = VoiceStore(settings.data_dir)
+        self.audit = AuditLog(settings.audit_log_path, settings.audit_log_max_bytes,
+                              settings.audit_log_backups)
         self.queue = WorkQueue(settings.workers, settings.queue_size)
         self.lifecycle = Lifecycle(settings.failure_threshold)
         self.metrics = Metrics()
         self.metrics.watch(queue_depth=lambda: self.queue.waiting, running=lambda: self.queue.running,
                            failures=lambda: self.lifecycle.consecutive_failures,
                            ready=lambda: self.lifecycle.ready, memory_stats=self._memory_stats)
+        self.started_at = int(time.time())
         self.on_fatal: Callable[[], None] | None = None  # set by serve(): stop the process
         self._loader: threading.Thread | None = None
 
     def _memory_stats(self) -> dict[str, int]:
         return self.backend.memory_stats() if self.lifecycle.ready else {}
+
+    @property
+    def uses_accelerator(self) -> bool:
+        """The loaded backend reports accelerator memory: the GPU controls apply."""
+        return bool(self._memory_stats())
 
     def start_loading(self) -> None:
         """Load and warm the backend off the event loop; /healthz answers meanwhile, /readyz waits."""
@@ -60,6 +70,10 @@ class Service:
             except UnknownVoice:
                 log.warning("default voice %r is not registered: requests without a voice will fail "
                             "until it is (POST /v1/voices)", self.settings.default_voice)
+        try:
+            self.audit.check()
+        except AuditUnavailable as exc:  # only cloned voices need it: the rest of the service works
+            log.error("%s: syntheses with cloned voices will be refused until it can be written", exc)
         self.lifecycle.mark_ready()
         log.info("backend %s loaded and warmed up: ready", self.backend.name)
 
@@ -69,6 +83,7 @@ class Service:
 
     def close(self) -> None:
         self.queue.shutdown()
+        self.audit.close()
         try:
             self.backend.unload()
         except Exception:
