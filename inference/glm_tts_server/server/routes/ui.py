@@ -1,21 +1,41 @@
-"""`GET /`: the small operator page (plain HTML + JS shipped in the package, no build step)."""
+"""`GET /`: the operator page, plain HTML, CSS and JS shipped in the package (no build step).
+
+Scripts and styles are separate files (never inline), so a `script-src 'self'` CSP allows them.
+"""
 
 from __future__ import annotations
 
 from functools import cache
 from importlib import resources
 
-from fastapi import APIRouter
-from fastapi.responses import HTMLResponse
+from fastapi import APIRouter, HTTPException
+from fastapi.responses import HTMLResponse, Response
 
 router = APIRouter(include_in_schema=False)
 
+# The files the page is made of, with their media types: nothing else under static/ is served.
+ASSETS = {"app.js": "text/javascript; charset=utf-8", "style.css": "text/css; charset=utf-8",
+          "favicon.svg": "image/svg+xml"}
+_NO_CACHE = {"Cache-Control": "no-cache"}
+
 
 @cache
-def _page() -> str:
-    return resources.files("glm_tts_server").joinpath("static/index.html").read_text(encoding="utf-8")
+def _read(name: str) -> bytes:
+    return resources.files("glm_tts_server").joinpath("static", name).read_bytes()
 
 
 @router.get("/", response_class=HTMLResponse)
 def index() -> HTMLResponse:
-    return HTMLResponse(_page(), headers={"Cache-Control": "no-cache"})
+    return HTMLResponse(_read("index.html"), headers=_NO_CACHE)
+
+
+@router.get("/static/{name}")
+def asset(name: str) -> Response:
+    if name not in ASSETS:
+        raise HTTPException(404, f"no such file: {name}")
+    return Response(_read(name), media_type=ASSETS[name], headers=_NO_CACHE)
+
+
+@router.get("/favicon.ico")
+def favicon() -> Response:
+    return Response(_read("favicon.svg"), media_type=ASSETS["favicon.svg"], headers=_NO_CACHE)
