@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+import re
 import threading
 import time
 
@@ -233,3 +234,21 @@ def test_sse_streams_openai_speech_events(slow_server):
     assert events[-1]["usage"]["input_tokens"] == len(STREAM_TEXT)
     audio = b"".join(base64.b64decode(event["audio"]) for event in events[:-1])
     assert pyav_decode(audio)[2] == pytest.approx(4 * 0.6 + 3 * 0.12, abs=DURATION_TOLERANCE_S)
+
+
+@pytest.mark.parametrize("readme", ["README.md", "inference/README.md"])
+def test_the_readme_examples_work_against_the_service(espeak_server, readme, tmp_path, monkeypatch):
+    """The OpenAI client snippets the READMEs show, run as written (only the URL points here)."""
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[2] / readme).read_text(encoding="utf-8")
+    blocks = [b for b in re.findall(r"```python\n(.*?)```", text, re.S) if "OpenAI(" in b]
+    assert blocks, f"{readme} shows no OpenAI client example"
+    monkeypatch.chdir(tmp_path)
+    for block in blocks:
+        code = block.replace("http://127.0.0.1:8080", espeak_server.url)
+        exec(compile(code, readme, "exec"), {"__name__": "readme_example"})  # noqa: S102 - our own docs
+    written = sorted(p.name for p in tmp_path.iterdir())
+    assert "hello.mp3" in written
+    for name in written:
+        assert pyav_decode((tmp_path / name).read_bytes())[2] > 0.3, name
