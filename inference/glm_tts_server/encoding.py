@@ -12,6 +12,7 @@ exception: it is sent whole once the text is done, because its header must hold 
 
 from __future__ import annotations
 
+import contextlib
 import io
 from typing import Protocol
 
@@ -91,6 +92,9 @@ class StreamEncoder(Protocol):
     def finish(self) -> bytes:
         """Flush the encoder; return the last bytes. No write() after it."""
 
+    def close(self) -> None:
+        """Release the encoder (after finish(), or instead of it when the client has gone)."""
+
 
 class _PcmEncoder:
     def __init__(self, sample_rate: int, header: bytes):
@@ -104,6 +108,9 @@ class _PcmEncoder:
     def finish(self) -> bytes:
         header, self._header = self._header, b""
         return header
+
+    def close(self) -> None:
+        pass
 
 
 class _WholeFileEncoder:
@@ -119,6 +126,9 @@ class _WholeFileEncoder:
     def finish(self) -> bytes:
         samples = np.concatenate(self._parts) if self._parts else np.zeros(0, dtype=np.float32)
         return encode(samples, self.sample_rate, self._fmt)
+
+    def close(self) -> None:
+        self._parts = []
 
 
 class _PyAVEncoder:
@@ -167,6 +177,9 @@ class _PyAVEncoder:
         self._container.close()
         return tail + self._sink.take()
 
+    def close(self) -> None:
+        self._container.close()  # FFmpeg's muxer and codec; closing twice is harmless
+
 
 def stream_encoder(fmt: str, sample_rate: int) -> StreamEncoder:
     fmt = check_format(fmt)
@@ -189,5 +202,5 @@ def encode(samples: np.ndarray, sample_rate: int, fmt: str = DEFAULT_FORMAT) -> 
         clipped = np.clip(np.asarray(samples, dtype=np.float32), -1.0, 1.0)
         sf.write(buf, clipped, sample_rate, format=fmt.upper(), subtype="PCM_16")
         return buf.getvalue()
-    encoder = stream_encoder(fmt, sample_rate)
-    return encoder.write(samples) + encoder.finish()
+    with contextlib.closing(stream_encoder(fmt, sample_rate)) as encoder:
+        return encoder.write(samples) + encoder.finish()

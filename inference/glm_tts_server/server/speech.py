@@ -96,16 +96,16 @@ class SpeechRunner:
         def work() -> tuple[float, float]:
             started, produced = time.perf_counter(), 0.0
             try:
-                encoder = stream_encoder(job.fmt, synthesizer.sample_rate)
-                for audio in synthesizer.stream(job.text, job.options, phoneme=job.phoneme):
-                    if stop.is_set():
-                        return produced, time.perf_counter() - started
-                    samples = np.concatenate([gap, audio.samples]) if produced else audio.samples
-                    if chunk := encoder.write(samples):  # an encoder may hold a few ms back
-                        post(chunk)
-                    produced += audio.duration_s + (SENTENCE_GAP_S if produced else 0.0)
-                if produced and (tail := encoder.finish()):
-                    post(tail)
+                with contextlib.closing(stream_encoder(job.fmt, synthesizer.sample_rate)) as encoder:
+                    for audio in synthesizer.stream(job.text, job.options, phoneme=job.phoneme):
+                        if stop.is_set():
+                            return produced, time.perf_counter() - started
+                        samples = np.concatenate([gap, audio.samples]) if produced else audio.samples
+                        if chunk := encoder.write(samples):  # an encoder may hold a few ms back
+                            post(chunk)
+                        produced += audio.duration_s + (SENTENCE_GAP_S if produced else 0.0)
+                    if produced and (tail := encoder.finish()):
+                        post(tail)
             finally:
                 post(_END)
             return produced, time.perf_counter() - started
