@@ -102,7 +102,7 @@ def browser(tmp_path_factory) -> Iterator[Any]:
     from playwright.sync_api import sync_playwright
 
     clip = tmp_path_factory.mktemp("mic") / "microphone.wav"
-    from tone import speechlike_wav
+    from browser.tone import speechlike_wav
 
     clip.write_bytes(speechlike_wav(seconds=12.0, rate=48000))
     with sync_playwright() as playwright:
