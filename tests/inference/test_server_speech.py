@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import re
 import shutil
 import struct
 import subprocess
@@ -182,18 +181,25 @@ def test_stream_sends_the_first_sentence_before_the_rest_is_made(start_server, f
 def test_index_page_is_served(espeak_server):
     with espeak_server.client() as client:
         page = client.get("/")
+        script = client.get("/static/app.js")
+        favicon = client.get("/favicon.ico")
+        missing = client.get("/static/index.py")  # only the page's own files are served
     assert page.status_code == 200
     assert "text/html" in page.headers["content-type"]
-    for needle in ("/v1/tts", "/v1/voices", "/admin/empty-cache"):
-        assert needle in page.text
+    assert '<script src="/static/app.js"' in page.text and "<script>" not in page.text  # CSP-friendly
+    assert script.status_code == 200 and script.headers["content-type"].startswith("text/javascript")
+    for needle in ("/v1/tts", "/v1/voices", "/v1/batch", "/v1/server", "/admin/empty-cache"):
+        assert needle in script.text
+    assert favicon.status_code == 200 and favicon.headers["content-type"] == "image/svg+xml"
+    assert missing.status_code == 404
 
 
 @pytest.mark.skipif(shutil.which("node") is None, reason="needs node to parse the page's script")
 def test_index_page_script_parses(espeak_server, tmp_path):
     with espeak_server.client() as client:
-        page = client.get("/").text
+        source = client.get("/static/app.js").text
     script = tmp_path / "page.js"
-    script.write_text(re.search(r"<script>(.*)</script>", page, re.S).group(1))
+    script.write_text(source)
     checked = subprocess.run(["node", "--check", str(script)], capture_output=True, text=True)
     assert checked.returncode == 0, checked.stderr
 

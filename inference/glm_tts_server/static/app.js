@@ -72,8 +72,11 @@ async function speak() {
 }
 
 // -- voices ---------------------------------------------------------------------------------------
+let voicesLoad = 0; // a newer load wins: an older answer (without a voice just made) is dropped
 async function loadVoices(select) {
+  const mine = ++voicesLoad;
   const voices = (await (await api("/v1/voices")).json()).voices;
+  if (mine !== voicesLoad) return;
   const menu = $("voice");
   const current = select || menu.value;
   menu.length = 1;
@@ -98,8 +101,8 @@ async function loadVoices(select) {
 async function deleteVoice(name) {
   if (!window.confirm(`Delete the voice ${name} and its reference audio?`)) return;
   await api("/v1/voices/" + encodeURIComponent(name), { method: "DELETE" });
-  show($("clone-status"), `deleted ${name}`);
   await loadVoices();
+  show($("clone-status"), `deleted ${name}`);
 }
 
 function wavFromBuffer(buffer) {
@@ -171,8 +174,8 @@ async function cloneVoice() {
   form.append("audio", clip.blob, clip.name);
   show($("clone-status"), "registering…");
   const voice = await (await api("/v1/voices", { method: "POST", body: form })).json();
-  show($("clone-status"), `voice ${voice.name} registered by ${voice.registered_by}: pick it above and speak`);
   await loadVoices(voice.name);
+  show($("clone-status"), `voice ${voice.name} registered by ${voice.registered_by}: it is selected above, speak`);
   $("voice").focus();
 }
 
