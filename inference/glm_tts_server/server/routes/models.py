@@ -19,6 +19,16 @@ def _model(request: Request) -> ModelInfo:
     return ModelInfo(id=MODEL_ID, created=service.started_at, owned_by=service.backend.name)
 
 
+def _model_label(service) -> str:
+    """What runs: the backend's own model name if it has one, else the glmtts weights' directory."""
+    named = getattr(service.backend, "model_name", None)
+    if named:
+        return str(named)
+    if service.backend.name == "glmtts" and service.settings.model_dir:
+        return f"GLM-TTS ({service.settings.model_dir})"
+    return service.backend.name
+
+
 @router.get(
     "/v1/models",
     response_model=ModelList,
@@ -62,7 +72,7 @@ def server_info(request: Request) -> ServerInfo:
     return ServerInfo(
         version=__version__,
         backend=service.backend.name,
-        model=str(getattr(service.backend, "model_name", service.backend.name)),
+        model=_model_label(service),
         ready=lifecycle.ready,
         phase=lifecycle.phase.value,
         detail=lifecycle.detail,
