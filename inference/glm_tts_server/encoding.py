@@ -204,3 +204,10 @@ def encode(samples: np.ndarray, sample_rate: int, fmt: str = DEFAULT_FORMAT) -> 
         return buf.getvalue()
     with contextlib.closing(stream_encoder(fmt, sample_rate)) as encoder:
         return encoder.write(samples) + encoder.finish()
+
+
+def warm_up(sample_rate: int) -> None:
+    """Load FFmpeg and every codec once (about half a second), so no request pays for it."""
+    silence = np.zeros(sample_rate // 10, dtype=np.float32)
+    for fmt in _PYAV:
+        encode(silence, sample_rate, fmt)

@@ -11,6 +11,7 @@ from glm_tts_server.audit import AuditLog, AuditUnavailable
 from glm_tts_server.backends import create_backend
 from glm_tts_server.backends.base import Backend
 from glm_tts_server.config import Settings
+from glm_tts_server.encoding import warm_up as warm_up_encoders
 from glm_tts_server.g2p import G2PDictionary
 from glm_tts_server.server.lifecycle import Lifecycle
 from glm_tts_server.server.metrics import Metrics
@@ -58,6 +59,7 @@ class Service:
         try:
             self.backend.load()
             self.backend.warmup()
+            warm_up_encoders(self.synthesizer.sample_rate)
         except Exception as exc:
             log.error("backend %r failed to load: %s", self.settings.backend, exc)
             self.lifecycle.mark_failed(f"backend failed to load: {exc}")
