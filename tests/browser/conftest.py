@@ -74,6 +74,22 @@ def start_server(tmp: Path, backend=None, **overrides: Any) -> Server:
     return Server(f"http://127.0.0.1:{sock.getsockname()[1]}", app, server, thread)
 
 
+@pytest.fixture
+def serve(tmp_path) -> Iterator[Any]:
+    """`serve(backend=None, **settings)` → Server, stopped after the test's pages are closed
+    (request it before `open_page`, so a page never polls a server that has gone away)."""
+    servers: list[Server] = []
+
+    def start(backend=None, **overrides: Any) -> Server:
+        server = start_server(tmp_path / f"s{len(servers)}", backend, **overrides)
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.stop()
+
+
 @dataclass
 class Watched:
     """A page with its console errors, uncaught exceptions and failed requests collected."""

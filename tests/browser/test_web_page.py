@@ -168,36 +168,30 @@ class GPUToneBackend(ToneBackend):
         return 1 << 30
 
 
-def test_gpu_controls_appear_on_a_gpu_backend_and_empty_the_cache(open_page, tmp_path):
-    server = start_server(tmp_path, backend=GPUToneBackend(), admin_token="adm1n")
-    try:
-        watched = open_page(server.url)
-        watched.allow("401")
-        page = watched.page
-        page.wait_for_selector("#gpu", state="visible")
-        page.click("#empty-cache")
-        wait_text(page, "admin-status", r"missing admin token")
-        page.fill("#admin-token", "adm1n")
-        page.click("#empty-cache")
-        wait_text(page, "admin-status", r"freed 1024.0 MiB")
-    finally:
-        server.stop()
+def test_gpu_controls_appear_on_a_gpu_backend_and_empty_the_cache(serve, open_page):
+    server = serve(backend=GPUToneBackend(), admin_token="adm1n")
+    watched = open_page(server.url)
+    watched.allow("401")
+    page = watched.page
+    page.wait_for_selector("#gpu", state="visible")
+    page.click("#empty-cache")
+    wait_text(page, "admin-status", r"missing admin token")
+    page.fill("#admin-token", "adm1n")
+    page.click("#empty-cache")
+    wait_text(page, "admin-status", r"freed 1024.0 MiB")
 
 
-def test_api_key_field_unlocks_a_protected_server(open_page, tmp_path):
-    server = start_server(tmp_path, backend=ToneBackend(), api_key="k3y")
-    try:
-        watched = open_page(server.url)
-        watched.allow("401")
-        page = watched.page
-        wait_text(page, "info-ready", r"missing API key")
-        page.fill("#api-key", "k3y")
-        page.press("#api-key", "Tab")  # change fires on leaving the field
-        page.wait_for_function("document.getElementById('info-backend').textContent === 'tone'")
-        page.click("#speak")
-        wait_text(page, "speak-status", r"s of audio in")
-    finally:
-        server.stop()
+def test_api_key_field_unlocks_a_protected_server(serve, open_page):
+    server = serve(backend=ToneBackend(), api_key="k3y")
+    watched = open_page(server.url)
+    watched.allow("401")
+    page = watched.page
+    wait_text(page, "info-ready", r"missing API key")
+    page.fill("#api-key", "k3y")
+    page.press("#api-key", "Tab")  # change fires on leaving the field
+    page.wait_for_function("document.getElementById('info-backend').textContent === 'tone'")
+    page.click("#speak")
+    wait_text(page, "speak-status", r"s of audio in")
 
 
 def test_every_control_has_an_accessible_name_and_keyboard_reaches_speak(espeak, open_page):
