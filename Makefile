@@ -1,5 +1,6 @@
 # GLM-TTS on Kubernetes: one entry point for newcomers and CI.
 #   make demo   synthesise a mixed Chinese/English sentence with the CPU backend into demo-out/
+#   make serve  run the service (CPU backend) on http://127.0.0.1:8080/ from the demo's virtualenv
 #   make test   lint + every test suite (what .ci/run calls)
 #   make bench  benchmarks, printed as ratios measured in one run (BENCH=bench_x to pick one)
 #   make docs   regenerate the charts' README parameter tables
@@ -17,7 +18,7 @@ NODE_STAMP := $(NODE_TOOLS)/.installed
 export PATH := $(CURDIR)/$(VENV)/bin:$(CURDIR)/$(TOOLS)/bin:$(CURDIR)/$(NODE_TOOLS)/node_modules/.bin:$(PATH)
 PYTEST_WORKERS ?= 2
 
-.PHONY: help venv tools sysdeps demo test lint pytest bench docs clean
+.PHONY: help venv tools sysdeps demo serve test lint pytest bench docs clean
 
 help:
 	@grep -E '^#   make' Makefile | sed 's/^#   //'
@@ -53,9 +54,25 @@ sysdeps:
 		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends docker-registry; } \
 			|| echo "warning: could not install docker-registry; the real-registry tests will skip" >&2; \
 	fi
+	@# Debian's Chromium for the web page's browser tests (Playwright drives it; never `playwright install`).
+	@if ! command -v chromium >/dev/null && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium; } \
+			|| echo "warning: could not install chromium; the browser tests will skip" >&2; \
+	fi
 
-demo: $(VENV_STAMP)
-	$(PY) scripts/demo.py --out demo-out
+# The demo's own small virtualenv: the service and its runtime dependencies only (no torch, no test tools).
+DEMO_VENV := .venv-demo
+DEMO_STAMP := $(DEMO_VENV)/.installed
+$(DEMO_STAMP): inference/pyproject.toml
+	$(PYTHON) -m venv $(DEMO_VENV)
+	$(DEMO_VENV)/bin/pip install -q --disable-pip-version-check -e inference
+	touch $@
+
+demo: $(DEMO_STAMP)
+	$(DEMO_VENV)/bin/python scripts/demo.py --out demo-out
+
+serve: $(DEMO_STAMP)
+	$(DEMO_VENV)/bin/glm-tts-server serve --host 127.0.0.1 --port 8080
 
 lint: tools
 	scripts/lint.sh
@@ -73,4 +90,4 @@ docs: tools
 	$(PY) scripts/gen_chart_docs.py
 
 clean:
-	rm -rf $(VENV) $(TOOLS) demo-out bench-out
+	rm -rf $(VENV) $(DEMO_VENV) $(TOOLS) demo-out bench-out

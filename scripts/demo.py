@@ -1,7 +1,10 @@
 #!/usr/bin/env python3
 """`make demo`: start the service with the CPU (eSpeak NG) backend, synthesise one mixed
-Chinese/English sentence into <out>/demo.wav, report its duration and real-time factor, and
-stop the service with SIGTERM as Kubernetes would.
+Chinese/English sentence into <out>/demo.wav (native API) and <out>/demo.mp3 (OpenAI-compatible
+API), report duration and real-time factor, stop the service with SIGTERM as Kubernetes would,
+and say what to try next.
+
+It needs only the service's own dependencies (`pip install -e inference`: no torch, no test tools).
 
 Exit codes: 0 success, 1 the demo failed (the message and the server log say why).
 """
@@ -64,15 +67,15 @@ def wait_ready(url: str, proc: subprocess.Popen) -> float:
     raise DemoFailed(f"the server was not ready after {READY_TIMEOUT_S:.0f} s")
 
 
-def synthesise(url: str, text: str) -> tuple[bytes, dict[str, str]]:
+def post(url: str, path: str, body: dict) -> tuple[bytes, dict[str, str]]:
     request = urllib.request.Request(  # noqa: S310 - our own loopback URL
-        f"{url}/v1/tts", data=json.dumps({"text": text}).encode(),
-        headers={"Content-Type": "application/json"}, method="POST")
+        f"{url}{path}", data=json.dumps(body).encode(), headers={"Content-Type": "application/json"},
+        method="POST")
     try:
         with urllib.request.urlopen(request, timeout=120) as response:  # noqa: S310 - loopback
             return response.read(), {name.lower(): value for name, value in response.headers.items()}
     except urllib.error.HTTPError as exc:
-        raise DemoFailed(f"POST /v1/tts answered {exc.code}: {exc.read().decode(errors='replace')}") from None
+        raise DemoFailed(f"POST {path} answered {exc.code}: {exc.read().decode(errors='replace')}") from None
 
 
 def stop(proc: subprocess.Popen) -> int:
@@ -102,7 +105,7 @@ def run(out: Path, text: str) -> None:
     try:
         step(f"ready after {wait_ready(url, proc):.1f} s")
         step(f"synthesising: {text}")
-        body, headers = synthesise(url, text)
+        body, headers = post(url, "/v1/tts", {"text": text})
         wav = out / "demo.wav"
         wav.write_bytes(body)
         info = sf.info(str(wav))
@@ -111,6 +114,11 @@ def run(out: Path, text: str) -> None:
         took = float(headers["x-synthesis-seconds"])
         step(f"wrote {wav}: {info.duration:.2f} s of audio at {info.samplerate} Hz, synthesised in "
              f"{took:.3f} s (real-time factor {took / info.duration:.3f})")
+        mp3, headers = post(url, "/v1/audio/speech", {"model": "glm-tts", "input": text, "voice": "alloy"})
+        if headers.get("content-type") != "audio/mpeg" or not mp3:
+            raise DemoFailed(f"POST /v1/audio/speech did not answer with mp3: {headers.get('content-type')}")
+        (out / "demo.mp3").write_bytes(mp3)
+        step(f"wrote {out / 'demo.mp3'} through the OpenAI-compatible API ({len(mp3) / 1024:.0f} KiB)")
     except BaseException:
         if proc.poll() is None:
             proc.kill()
@@ -123,6 +131,27 @@ def run(out: Path, text: str) -> None:
     if code != 0:
         raise DemoFailed(f"the server exited with code {code} after SIGTERM; see {log_path}")
     step("done")
+    print(next_steps(), flush=True)
+
+
+def next_steps() -> str:
+    bin_dir = Path(sys.executable).parent
+    serve = f"{bin_dir / 'glm-tts-server'} serve --host 127.0.0.1 --port 8080"
+    return f"""
+Next:
+  1. Run the service:         {serve}
+     (or `make serve`; settings: `glm-tts-server serve --help`)
+  2. Open the web page:       http://127.0.0.1:8080/   (speak, clone a voice from a clip, run a batch)
+  3. Try it with curl:
+       curl -s http://127.0.0.1:8080/v1/audio/speech -H 'Content-Type: application/json' \\
+         -d '{{"model": "glm-tts", "input": "Hello from GLM-TTS.", "voice": "alloy"}}' -o hello.mp3
+  4. Or with the OpenAI Python client (pip install openai):
+       from openai import OpenAI
+       client = OpenAI(base_url="http://127.0.0.1:8080/v1", api_key="unused")
+       client.audio.speech.create(model="glm-tts", voice="alloy", input="Hello!").write_to_file("hello.mp3")
+  5. On a GPU, with the real GLM-TTS model: see inference/README.md ("Run on a GPU") for the image and
+     `glm-tts-server serve --backend glmtts`, or deploy the chart: helm install glm-tts charts/glm-tts
+"""
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,5 +1,8 @@
 """`glm-tts-server`: run the HTTP service, synthesise one text, or run an upstream-format batch.
 
+Every setting comes from, lowest precedence first: its default, the YAML file (`--config` or
+$GLMTTS_CONFIG), its GLMTTS_* environment variable, then a command-line flag where one exists.
+
 Exit codes: 0 success, 1 synthesis failed (or any batch line failed), 2 usage/configuration error.
 """
 
@@ -11,49 +14,106 @@ import logging
 import sys
 import time
 from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
 
 from glm_tts_server import __version__
-from glm_tts_server.audio import SUPPORTED_FORMATS, encode
 from glm_tts_server.backends.base import BackendUnavailable, OutOfMemory, SynthesisOptions
-from glm_tts_server.config import ConfigError, Settings, load_settings
-from glm_tts_server.constants import EXIT_FAILED, EXIT_OK, EXIT_USAGE
+from glm_tts_server.config import BUILTIN_BACKENDS, ConfigError, Settings, load_settings
+from glm_tts_server.constants import CONFIG_FILE_ENV, ENV_PREFIX, EXIT_FAILED, EXIT_OK, EXIT_USAGE
+from glm_tts_server.encoding import FORMATS, encode
+
+# serve's flags: flag destination → settings key
+SERVE_FLAGS = {"host": "host", "port": "port", "backend": "backend"}
+
+
+def _settings_epilog() -> str:
+    """Every setting with its config-file key, environment variable and default (from Settings)."""
+    lines = [f"settings: key in the --config YAML file (or ${CONFIG_FILE_ENV}) / environment variable "
+             "(overrides the file) [default]"]
+    for key, field in Settings.model_fields.items():
+        default = "unset" if field.default is None else field.default
+        if key == "audit_log":
+            default = "<data_dir>/audit/voice-audit.jsonl"
+        lines.append(f"  {key:<24} {ENV_PREFIX}{key.upper():<26} [{default}]")
+    return "\n".join(lines)
+
+
+def _config_flag(parser: argparse.ArgumentParser, default: Any = None) -> None:
+    parser.add_argument("--config", metavar="FILE", default=default,
+                        help=f"YAML settings file (default: ${CONFIG_FILE_ENV}); GLMTTS_* environment "
+                             "variables override it")
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="glm-tts-server", description=__doc__.splitlines()[0])
+    epilog = _settings_epilog()
+    parser = argparse.ArgumentParser(prog="glm-tts-server", description=__doc__.split("\n\n")[0],
+                                     epilog=epilog, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    parser.add_argument("--config", metavar="FILE", help="YAML settings file (default: $GLMTTS_CONFIG); "
-                        "GLMTTS_* environment variables override it")
+    _config_flag(parser)
     sub = parser.add_subparsers(dest="command", required=True)
 
-    sub.add_parser("serve", help="run the HTTP API (settings from GLMTTS_* / --config)")
+    def verb(name: str, help_text: str) -> argparse.ArgumentParser:
+        command = sub.add_parser(name, help=help_text, description=help_text, epilog=epilog,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+        # Also after the verb (`serve --config f`); argparse.SUPPRESS keeps a value given before it.
+        _config_flag(command, default=argparse.SUPPRESS)
+        return command
 
-    synth = sub.add_parser("synth", help="synthesise TEXT into an audio file")
+    serve = verb("serve", "run the HTTP API (web page at /, OpenAI-compatible API under /v1)")
+    serve.add_argument("--host", help="address to listen on (config host, $GLMTTS_HOST; default 0.0.0.0)")
+    serve.add_argument("--port", type=int, help="port (config port, $GLMTTS_PORT; default 8080)")
+    serve.add_argument("--backend", help=f"{' or '.join(BUILTIN_BACKENDS)} or package.module:Class "
+                                         "(config backend, $GLMTTS_BACKEND; default espeak)")
+
+    synth = verb("synth", "synthesise TEXT into an audio file")
     synth.add_argument("text", metavar="TEXT", help="text; <zh>…</zh>/<en>…</en> tags mark languages")
-    synth.add_argument("-o", "--output", required=True, type=Path, help="output file (.wav, .flac, .pcm)")
-    synth.add_argument("--voice", help="registered voice name (in <data_dir>/voices; default: "
-                       "settings default_voice)")
-    synth.add_argument("--format", choices=SUPPORTED_FORMATS,
+    synth.add_argument("-o", "--output", required=True, type=Path,
+                       help=f"output file ({', '.join('.' + f for f in FORMATS)})")
+    synth.add_argument("--voice", help="registered voice name (in <data_dir>/voices; default: config "
+                       "default_voice, $GLMTTS_DEFAULT_VOICE)")
+    synth.add_argument("--format", choices=FORMATS,
                        help="default: from the output suffix, else wav")
     synth.add_argument("--phoneme", action="store_true", help="phoneme mode (G2P overrides applied)")
     synth.add_argument("--seed", type=int)
     synth.add_argument("--speed", type=float, default=1.0)
 
-    batch = sub.add_parser("batch", help="synthesise an upstream-format JSONL file into a directory")
+    batch = verb("batch", "synthesise an upstream-format JSONL file into a directory")
     batch.add_argument("file", metavar="FILE", type=Path,
                        help='JSONL, one {"uttid","prompt_text","prompt_speech","syn_text"} per line')
     batch.add_argument("-o", "--output", required=True, type=Path,
                        help="directory for <uttid>.wav + manifest.json")
     batch.add_argument("--workers", type=int, default=1, help="worker processes, each with its own backend")
     batch.add_argument("--data-dir", type=Path,
-                       help="directory prompt_speech paths are relative to (default: settings data_dir)")
+                       help="directory prompt_speech paths are relative to (default: config data_dir, "
+                            "$GLMTTS_DATA_DIR)")
     batch.add_argument("--no-progress", action="store_true", help="no progress bar")
     return parser
+
+
+def _with_flags(settings: Settings, args: argparse.Namespace) -> Settings:
+    """Settings with serve's flags applied over the file and the environment."""
+    overrides = {key: getattr(args, flag) for flag, key in SERVE_FLAGS.items()
+                 if getattr(args, flag, None) is not None}
+    if not overrides:
+        return settings
+    try:
+        return Settings.model_validate({**settings.model_dump(), **overrides})
+    except ValidationError as exc:
+        problems = [f"--{err['loc'][0]}: {err['msg'].removeprefix('Value error, ')}" for err in exc.errors()]
+        raise ConfigError("invalid option: " + "; ".join(problems)) from None
 
 
 def _serve(settings: Settings) -> int:
     from glm_tts_server.server import serve  # the HTTP stack is only imported when serving
 
+    host = settings.host
+    shown = f"[{host}]" if ":" in host else host
+    hint = "" if host not in ("0.0.0.0", "::") else f" (all interfaces: open http://127.0.0.1:{settings.port}/)"  # noqa: S104
+    print(f"glm-tts-server {__version__}: {settings.backend} backend, listening on "
+          f"http://{shown}:{settings.port}/{hint}; OpenAI-compatible API at /v1, ready when /readyz is 200",
+          flush=True)
     return serve(settings)
 
 
@@ -62,9 +122,9 @@ def _synth(settings: Settings, args: argparse.Namespace) -> int:
     from glm_tts_server.voices import UnknownVoice, VoiceStore
 
     fmt = args.format or (args.output.suffix.lstrip(".").lower() if args.output.suffix else "wav")
-    if fmt not in SUPPORTED_FORMATS:
+    if fmt not in FORMATS:
         print(f"error: cannot tell the format from {args.output.name!r}: pass --format "
-              f"({', '.join(SUPPORTED_FORMATS)})", file=sys.stderr)
+              f"({', '.join(FORMATS)})", file=sys.stderr)
         return EXIT_USAGE
     voice_name = args.voice or settings.default_voice
     try:
@@ -84,7 +144,7 @@ def _synth(settings: Settings, args: argparse.Namespace) -> int:
     audio = synthesizer.synthesize(args.text, options, phoneme=args.phoneme)
     elapsed = time.perf_counter() - started
     args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_bytes(encode(audio, fmt))
+    args.output.write_bytes(encode(audio.samples, audio.sample_rate, fmt))
     print(f"wrote {args.output}: {audio.duration_s:.2f} s at {audio.sample_rate} Hz in {elapsed:.2f} s "
           f"(real-time factor {elapsed / max(audio.duration_s, 1e-9):.3f})")
     return EXIT_OK
@@ -125,6 +185,8 @@ def main(argv: list[str] | None = None) -> int:
         return int(exc.code or 0)
     try:
         settings = load_settings(config_file=args.config)
+        if args.command == "serve":
+            settings = _with_flags(settings, args)
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE

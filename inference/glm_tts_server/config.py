@@ -70,6 +70,15 @@ class Settings(BaseModel):
     admin_token: SecretStr | None = None
     default_voice: str | None = None
     log_level: str = "info"
+    # Accountable voice cloning (see audit.py): who registered a voice, with what consent.
+    voice_consent_required: bool = True
+    """Registering a voice needs a consent statement (the `consent` form field)."""
+    audit_log: Path | None = None
+    """JSON-lines audit of cloned-voice use; default `<data_dir>/audit/voice-audit.jsonl`."""
+    audit_log_max_bytes: PositiveInt = 10 * 1024 * 1024
+    audit_log_backups: Annotated[int, Field(ge=0)] = 5
+    api_key_name: str = "api-key"
+    """The caller recorded in the audit log for requests authenticated by `api_key`."""
 
     @field_validator("backend")
     @classmethod
@@ -102,11 +111,16 @@ class Settings(BaseModel):
         return value
 
     @field_validator("api_key", "admin_token", "default_voice", "code_dir", "model_dir", "g2p_dict",
-                     mode="before")
+                     "audit_log", mode="before")
     @classmethod
     def _empty_is_unset(cls, value: Any) -> Any:
         # An empty env var (`GLMTTS_API_KEY=`) from a Helm template means "not set".
         return None if isinstance(value, str) and not value.strip() else value
+
+
+    @property
+    def audit_log_path(self) -> Path:
+        return self.audit_log or self.data_dir / "audit" / "voice-audit.jsonl"
 
 
 FIELDS = tuple(Settings.model_fields)

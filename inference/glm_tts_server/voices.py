@@ -1,9 +1,9 @@
 """Registered reference voices on disk: `<data_dir>/voices/<name>.wav` + `<name>.json`.
 
 The prompt audio is vetted (`audio.check_reference`) and stored normalised as 16-bit WAV; the
-JSON holds the transcript. Every write goes to a temporary file in the same directory then
-`os.replace`, so a crash or a concurrent reader never sees a half-written voice, and several
-replicas sharing one volume stay consistent.
+JSON holds the transcript, and who registered the voice with what consent. Every write goes
+to a temporary file in the same directory then `os.replace`, so a crash or a concurrent reader
+never sees a half-written voice, and several replicas sharing one volume stay consistent.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import re
 import tempfile
 import threading
 from pathlib import Path
+from typing import Any
 
 from glm_tts_server.audio import check_reference, encode, read_reference
 from glm_tts_server.backends.base import Voice
@@ -78,8 +79,14 @@ class VoiceStore:
             raise FileNotFoundError(path.name)
         return path
 
-    def register(self, name: str, audio_bytes: bytes, transcript: str) -> Voice:
-        """Vet and store a voice (replacing one of the same name). Raises InvalidAudio/InvalidVoice."""
+    def register(self, name: str, audio_bytes: bytes, transcript: str,
+                 provenance: dict[str, Any] | None = None) -> Voice:
+        """Vet and store a voice (replacing one of the same name). Raises InvalidAudio/InvalidVoice.
+
+        `provenance` (who registered it, when, with what consent) is kept in its JSON. A failed
+        write removes what it wrote: no voice is ever left with audio but no description, or
+        with a description of other audio.
+        """
         wav_path, meta_path = self._paths(name)
         transcript = (transcript or "").strip()
         if not transcript:
@@ -91,10 +98,16 @@ class VoiceStore:
         with self._lock:
             self.root.mkdir(parents=True, exist_ok=True)
             # Audio first: a voice "exists" once its JSON exists, so readers never see it half-made.
-            _atomic_write(wav_path, encode(audio, "wav"))
             meta = {"name": name, "transcript": transcript, "sample_rate": audio.sample_rate,
-                    "duration_s": round(audio.duration_s, 3)}
-            _atomic_write(meta_path, json.dumps(meta, ensure_ascii=False, indent=1).encode("utf-8"))
+                    "duration_s": round(audio.duration_s, 3), **(provenance or {})}
+            encoded_meta = json.dumps(meta, ensure_ascii=False, indent=1).encode("utf-8")
+            _atomic_write(wav_path, encode(audio, "wav"))
+            try:
+                _atomic_write(meta_path, encoded_meta)
+            except BaseException:
+                meta_path.unlink(missing_ok=True)  # it described the audio just replaced
+                wav_path.unlink(missing_ok=True)
+                raise
         return Voice(name=name, audio_path=wav_path, transcript=transcript)
 
     def get(self, name: str) -> Voice:
@@ -112,6 +125,15 @@ class VoiceStore:
             raise UnknownVoice(f"voice {name!r} has lost its audio file {wav_path.name}: "
                                "register it again") from None
         return Voice(name=name, audio_path=wav_path, transcript=meta["transcript"])
+
+    def describe(self, name: str) -> dict[str, Any]:
+        """The voice's JSON: transcript, audio facts and provenance. Raises UnknownVoice."""
+        self.get(name)
+        _, meta_path = self._paths(name)
+        try:
+            return json.loads(self._contained(meta_path).read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise UnknownVoice(f"unknown voice {name!r}") from None
 
     def list(self) -> list[Voice]:
         if not self.root.is_dir():

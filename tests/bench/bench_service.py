@@ -10,6 +10,10 @@ Synthesizer called in this process, plus the same WAV encoding the server does.
 - throughput: 8 concurrent clients through the server / 8 threads calling directly with the
   same number of workers (target >= 0.95)
 - streaming: time to the first audio byte / time to the whole response, 10 sentences (target <= 0.2)
+- OpenAI API, mp3: a 500-character text through `/v1/audio/speech` (streamed, encoded sentence by
+  sentence) / synthesis plus one mp3 encoding of the whole audio, direct (target <= 1.05)
+- encoding: CPU milliseconds per second of audio for each response format (mp3 target <= 10 ms,
+  i.e. at least 100x faster than real time)
 """
 
 from __future__ import annotations
@@ -29,6 +33,8 @@ import httpx
 from glm_tts_server.audio import encode
 from glm_tts_server.backends.espeak import EspeakBackend
 from glm_tts_server.config import Settings
+from glm_tts_server.encoding import FORMATS
+from glm_tts_server.encoding import encode as encode_format
 from glm_tts_server.synthesis import build_synthesizer
 
 HERE = Path(__file__).resolve().parent
@@ -53,9 +59,15 @@ def start_server(data_dir: Path, backend: str) -> tuple[subprocess.Popen, str]:
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("GLMTTS_")}
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(HERE), env.get("PYTHONPATH")]))
-    env.update(GLMTTS_BACKEND=backend, GLMTTS_HOST="127.0.0.1", GLMTTS_PORT=str(port),
-               GLMTTS_WORKERS=str(WORKERS), GLMTTS_QUEUE_SIZE="64", GLMTTS_DATA_DIR=str(data_dir),
-               GLMTTS_LOG_LEVEL="warning")
+    env.update(
+        GLMTTS_BACKEND=backend,
+        GLMTTS_HOST="127.0.0.1",
+        GLMTTS_PORT=str(port),
+        GLMTTS_WORKERS=str(WORKERS),
+        GLMTTS_QUEUE_SIZE="64",
+        GLMTTS_DATA_DIR=str(data_dir),
+        GLMTTS_LOG_LEVEL="warning",
+    )
     proc = subprocess.Popen([sys.executable, "-m", "glm_tts_server.cli", "serve"], env=env)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
@@ -109,22 +121,35 @@ def measure(backend: str, rounds: int) -> dict[str, float]:
     def direct(text: str) -> bytes:
         return encode(synthesizer.synthesize(text), "wav")
 
+    def direct_mp3(text: str) -> bytes:
+        audio = synthesizer.synthesize(text)
+        return encode_format(audio.samples, audio.sample_rate, "mp3")
+
     with tempfile.TemporaryDirectory() as tmp:
         proc, url = start_server(Path(tmp), backend)
         try:
             with httpx.Client(base_url=url, timeout=60) as client:
+
                 def served(text: str) -> bytes:
                     response = client.post("/v1/tts", json={"text": text})
                     response.raise_for_status()
                     return response.content
 
                 # Interleave server and direct rounds so machine noise hits both alike.
+                def served_mp3(text: str) -> bytes:
+                    response = client.post("/v1/audio/speech", json={"model": "glm-tts", "input": text})
+                    response.raise_for_status()
+                    return response.content
+
                 long_server, long_direct, short_server, short_direct = [], [], [], []
+                mp3_server, mp3_direct = [], []
                 for _ in range(3):
                     long_server += timed(lambda: served(LONG_TEXT), rounds // 3)
                     long_direct += timed(lambda: direct(LONG_TEXT), rounds // 3)
                     short_server += timed(lambda: served(SHORT_TEXT), rounds // 3)
                     short_direct += timed(lambda: direct(SHORT_TEXT), rounds // 3)
+                    mp3_server += timed(lambda: served_mp3(LONG_TEXT), rounds // 3)
+                    mp3_direct += timed(lambda: direct_mp3(LONG_TEXT), rounds // 3)
 
                 ttfb, totals = [], []
                 request = {"text": TEN_SENTENCES, "stream": True}
@@ -160,10 +185,16 @@ def measure(backend: str, rounds: int) -> dict[str, float]:
             proc.send_signal(signal.SIGTERM)
             proc.wait(30)
     return {
-        "long_server_ms": p50(long_server) * 1000, "long_direct_ms": p50(long_direct) * 1000,
-        "short_server_ms": p50(short_server) * 1000, "short_direct_ms": p50(short_direct) * 1000,
-        "server_tput": server_tput, "direct_tput": direct_tput,
-        "ttfb_ms": p50(ttfb) * 1000, "total_ms": p50(totals) * 1000,
+        "long_server_ms": p50(long_server) * 1000,
+        "long_direct_ms": p50(long_direct) * 1000,
+        "short_server_ms": p50(short_server) * 1000,
+        "short_direct_ms": p50(short_direct) * 1000,
+        "server_tput": server_tput,
+        "direct_tput": direct_tput,
+        "ttfb_ms": p50(ttfb) * 1000,
+        "total_ms": p50(totals) * 1000,
+        "mp3_server_ms": p50(mp3_server) * 1000,
+        "mp3_direct_ms": p50(mp3_direct) * 1000,
     }
 
 
@@ -173,21 +204,55 @@ def report(label: str, m: dict[str, float]) -> None:
     throughput = m["server_tput"] / m["direct_tput"]
     ttfb = m["ttfb_ms"] / m["total_ms"]
     print(f"--- {label}")
-    print(f"500-char text, 1 client: p50 server {m['long_server_ms']:.1f} ms, "
-          f"direct {m['long_direct_ms']:.1f} ms -> latency ratio {latency:.3f} (target <= 1.05)")
-    print(f"one sentence: p50 server {m['short_server_ms']:.2f} ms, direct {m['short_direct_ms']:.2f} ms "
-          f"-> {added:.2f} ms added per request")
-    print(f"{CLIENTS} clients x {PER_CLIENT} requests, {WORKERS} workers: server {m['server_tput']:.1f} "
-          f"req/s, direct {m['direct_tput']:.1f} req/s -> throughput ratio {throughput:.3f} (target >= 0.95)")
-    print(f"streaming 10 sentences: p50 first byte {m['ttfb_ms']:.1f} ms of {m['total_ms']:.1f} ms "
-          f"-> TTFB ratio {ttfb:.3f} (target <= 0.2)")
+    print(
+        f"500-char text, 1 client: p50 server {m['long_server_ms']:.1f} ms, "
+        f"direct {m['long_direct_ms']:.1f} ms -> latency ratio {latency:.3f} (target <= 1.05)"
+    )
+    print(
+        f"one sentence: p50 server {m['short_server_ms']:.2f} ms, direct {m['short_direct_ms']:.2f} ms "
+        f"-> {added:.2f} ms added per request"
+    )
+    print(
+        f"{CLIENTS} clients x {PER_CLIENT} requests, {WORKERS} workers: server {m['server_tput']:.1f} "
+        f"req/s, direct {m['direct_tput']:.1f} req/s -> throughput ratio {throughput:.3f} (target >= 0.95)"
+    )
+    print(
+        f"streaming 10 sentences: p50 first byte {m['ttfb_ms']:.1f} ms of {m['total_ms']:.1f} ms "
+        f"-> TTFB ratio {ttfb:.3f} (target <= 0.2)"
+    )
+    mp3 = m["mp3_server_ms"] / m["mp3_direct_ms"]
+    print(
+        f"OpenAI API, mp3, 500-char text: p50 server {m['mp3_server_ms']:.1f} ms, direct "
+        f"{m['mp3_direct_ms']:.1f} ms -> latency ratio {mp3:.3f} (target <= 1.05)"
+    )
+
+
+def encoding_cost() -> None:
+    """CPU time per second of audio for each format, on 10+ s of real eSpeak NG speech."""
+    synthesizer = build_synthesizer(Settings(backend="espeak"))
+    audio = synthesizer.synthesize(" ".join([SENTENCE] * 4))
+    print(f"--- encoding {audio.duration_s:.1f} s of speech at {audio.sample_rate} Hz (CPU time, p50 of 7)")
+    for fmt in FORMATS:
+        encode_format(audio.samples, audio.sample_rate, fmt)  # load the codec
+        costs = []
+        for _ in range(7):
+            started = time.process_time()
+            encode_format(audio.samples, audio.sample_rate, fmt)
+            costs.append(time.process_time() - started)
+        per_second_ms = p50(costs) / audio.duration_s * 1000
+        target = " (target <= 10 ms)" if fmt == "mp3" else ""
+        speedup = 1000 / max(per_second_ms, 1e-6)
+        print(f"{fmt:>5}: {per_second_ms:6.2f} ms per second of audio -> {speedup:7.0f}x real time{target}")
 
 
 def main() -> int:
     print(f"{os.cpu_count()} CPU(s), shared by the server, the clients and the direct calls")
+    encoding_cost()
     report("eSpeak NG as is (RTF ~0.0015: HTTP costs are at their most visible)", measure("espeak", ROUNDS))
-    report(f"eSpeak NG paced to RTF {PacedEspeak.RTF} (a stand-in for a GPU model's cost)",
-           measure("bench_service:PacedEspeak", 6))
+    report(
+        f"eSpeak NG paced to RTF {PacedEspeak.RTF} (a stand-in for a GPU model's cost)",
+        measure("bench_service:PacedEspeak", 6),
+    )
     return 0
 
 

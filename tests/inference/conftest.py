@@ -29,6 +29,8 @@ from glm_tts_server.config import Settings
 from glm_tts_server.server import create_app
 
 HERE = Path(__file__).resolve().parent
+# Registering a voice needs a consent statement unless the server turns the requirement off.
+CONSENT = "Recorded for the tests with the speaker's written consent to clone this voice."
 READY_TIMEOUT_S = 30.0
 
 
@@ -194,3 +196,13 @@ def tone_wav(seconds: float = 4.0, rate: int = 16000, amplitude: float = 0.3, fm
     buf = io.BytesIO()
     sf.write(buf, samples.astype(np.float32), rate, format=fmt, subtype="PCM_16")
     return buf.getvalue()
+
+
+def error_message(response: httpx.Response) -> str:
+    """The message of an error: OpenAI's envelope under /v1/*, `{"detail": ...}` elsewhere."""
+    body = response.json()
+    if response.request.url.path.startswith("/v1/"):
+        error = body["error"]
+        assert set(error) == {"message", "type", "param", "code"}, body
+        return error["message"]
+    return body["detail"]

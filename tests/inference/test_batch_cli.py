@@ -143,7 +143,7 @@ def test_cli_synth_writes_audio_and_reports_rtf(tmp_path, capsys):
 
 
 @pytest.mark.parametrize(("argv", "env", "message"), [
-    (["synth", "hi", "-o", "{tmp}/x.mp3"], {}, "cannot tell the format"),
+    (["synth", "hi", "-o", "{tmp}/x.ogg"], {}, "cannot tell the format"),
     (["synth", "", "-o", "{tmp}/x.wav"], {}, "text is empty"),
     (["synth", "hi", "-o", "{tmp}/x.wav", "--voice", "nobody"], {}, "unknown voice 'nobody'"),
     (["synth", "hi", "-o", "{tmp}/x.wav"], {"GLMTTS_PORT": "http"}, "GLMTTS_PORT"),

@@ -6,7 +6,7 @@ import json
 import time
 
 import pytest
-from conftest import assert_speech, tone_wav
+from conftest import assert_speech, error_message, tone_wav
 from glm_tts_server.constants import BATCH_PATH
 
 
@@ -95,4 +95,4 @@ def test_a_batch_with_nothing_to_do_is_422(start_server, body, words):
     with server.client() as client:
         response = client.post(BATCH_PATH, content=body)
     assert response.status_code == 422
-    assert words in response.json()["detail"]
+    assert words in error_message(response)

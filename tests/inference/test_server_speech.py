@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import re
 import shutil
 import struct
 import subprocess
@@ -11,7 +10,7 @@ import time
 
 import numpy as np
 import pytest
-from conftest import assert_speech, decode, tone_wav
+from conftest import CONSENT, assert_speech, decode, error_message, tone_wav
 from glm_tts_server.constants import SPEECH_PATH, TTS_PATH, VOICES_PATH
 from harness.tts_backends import ToneBackend
 
@@ -80,17 +79,20 @@ def test_openai_compatible_speech(espeak_server):
     assert response.status_code == 200, response.text
     assert_speech(response.content)
     assert default_format.status_code == 200
-    assert default_format.headers["content-type"] == "audio/wav"
+    assert default_format.headers["content-type"] == "audio/mpeg"  # OpenAI's default
 
 
 def test_registered_voice_round_trip(start_server):
     backend = ToneBackend()
     server = start_server(backend=backend)
     with server.client() as client:
-        created = client.post(VOICES_PATH, data={"name": "narrator", "transcript": "A calm reading voice."},
+        created = client.post(VOICES_PATH, data={"name": "narrator", "transcript": "A calm reading voice.",
+                                                 "consent": CONSENT},
                               files={"audio": ("narrator.flac", tone_wav(fmt="FLAC"), "audio/flac")})
         assert created.status_code == 201, created.text
-        assert created.json() == {"name": "narrator", "transcript": "A calm reading voice."}
+        assert created.json() | {"registered_at": None} == {
+            "name": "narrator", "transcript": "A calm reading voice.", "registered_by": "anonymous",
+            "registered_at": None, "consent": CONSENT}
         listed = client.get(VOICES_PATH).json()["voices"]
         assert [v["name"] for v in listed] == ["narrator"]
         spoken = client.post(TTS_PATH, json={"text": "Read this.", "voice": "narrator"})
@@ -100,7 +102,7 @@ def test_registered_voice_round_trip(start_server):
         assert client.get(VOICES_PATH).json() == {"voices": []}
         gone = client.post(TTS_PATH, json={"text": "Read this.", "voice": "narrator"})
     assert gone.status_code == 422
-    assert "unknown voice 'narrator'" in gone.json()["detail"]
+    assert "unknown voice 'narrator'" in error_message(gone)
 
 
 def test_default_voice_is_used_when_a_request_names_none(start_server):
@@ -117,8 +119,8 @@ def test_default_voice_is_used_when_a_request_names_none(start_server):
     with server.client() as client:
         missing = client.post(TTS_PATH, json={"text": "Who speaks?"})
         assert missing.status_code == 422
-        assert "default voice" in missing.json()["detail"]
-        client.post(VOICES_PATH, data={"name": "house", "transcript": "The house voice."},
+        assert "default voice" in error_message(missing)
+        client.post(VOICES_PATH, data={"name": "house", "transcript": "The house voice.", "consent": CONSENT},
                     files={"audio": ("house.wav", tone_wav(), "audio/wav")}).raise_for_status()
         assert client.post(TTS_PATH, json={"text": "Who speaks?"}).status_code == 200
         assert client.post(SPEECH_PATH, json={"input": "And now?", "voice": "alloy"}).status_code == 200
@@ -179,18 +181,25 @@ def test_stream_sends_the_first_sentence_before_the_rest_is_made(start_server, f
 def test_index_page_is_served(espeak_server):
     with espeak_server.client() as client:
         page = client.get("/")
+        script = client.get("/static/app.js")
+        favicon = client.get("/favicon.ico")
+        missing = client.get("/static/index.py")  # only the page's own files are served
     assert page.status_code == 200
     assert "text/html" in page.headers["content-type"]
-    for needle in ("/v1/tts", "/v1/voices", "/admin/empty-cache"):
-        assert needle in page.text
+    assert '<script src="/static/app.js"' in page.text and "<script>" not in page.text  # CSP-friendly
+    assert script.status_code == 200 and script.headers["content-type"].startswith("text/javascript")
+    for needle in ("/v1/tts", "/v1/voices", "/v1/batch", "/v1/server", "/admin/empty-cache"):
+        assert needle in script.text
+    assert favicon.status_code == 200 and favicon.headers["content-type"] == "image/svg+xml"
+    assert missing.status_code == 404
 
 
 @pytest.mark.skipif(shutil.which("node") is None, reason="needs node to parse the page's script")
 def test_index_page_script_parses(espeak_server, tmp_path):
     with espeak_server.client() as client:
-        page = client.get("/").text
+        source = client.get("/static/app.js").text
     script = tmp_path / "page.js"
-    script.write_text(re.search(r"<script>(.*)</script>", page, re.S).group(1))
+    script.write_text(source)
     checked = subprocess.run(["node", "--check", str(script)], capture_output=True, text=True)
     assert checked.returncode == 0, checked.stderr
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from glm_tts_server.audio import resample
+from glm_tts_server.audio import change_speed, resample
 from glm_tts_server.backends.base import Audio, BackendUnavailable, Segment, SynthesisOptions
 from glm_tts_server.pinyin import tokens_to_pinyin
 
@@ -130,7 +130,10 @@ class EspeakBackend:
     def synthesize(self, segments: list[Segment], options: SynthesisOptions) -> Audio:
         if not self._native_rate:
             raise BackendUnavailable("espeak backend: call load() before synthesize()")
-        wpm = round(min(max(DEFAULT_RATE_WPM * options.speed, MIN_RATE_WPM), MAX_RATE_WPM))
+        # eSpeak's own rate covers 80-450 words per minute (speed 0.46-2.57); beyond that the rest of
+        # the change is a pitch-preserving time stretch, so speed keeps its meaning up to 0.25 and 4.
+        wanted = DEFAULT_RATE_WPM * options.speed
+        wpm = round(min(max(wanted, MIN_RATE_WPM), MAX_RATE_WPM))
         parts = []
         with _LIB_LOCK:
             for segment in segments:
@@ -139,6 +142,8 @@ class EspeakBackend:
                     parts.append(self._speak(text, VOICES.get(segment.language, "en-us"), wpm))
         samples = np.concatenate(parts) if parts else np.zeros(0, dtype=np.float32)
         native = Audio(samples=samples, sample_rate=self._native_rate)
+        if abs(wanted / wpm - 1.0) > 1e-3:
+            native = change_speed(native, wanted / wpm)
         return resample(native, self.sample_rate)
 
     def empty_cache(self) -> int:

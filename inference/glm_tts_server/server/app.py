@@ -10,6 +10,7 @@ from fastapi import Depends, FastAPI
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from glm_tts_server import __version__
 from glm_tts_server.backends.base import Backend
@@ -20,7 +21,8 @@ from glm_tts_server.server.auth import require_api_key
 from glm_tts_server.server.batches import BatchManager
 from glm_tts_server.server.guards import CrossSiteGuard
 from glm_tts_server.server.middleware import ServiceMiddleware
-from glm_tts_server.server.routes import admin, batch, health, tts, ui, voices
+from glm_tts_server.server.request_context import RequestContext
+from glm_tts_server.server.routes import admin, batch, health, models, tts, ui, voices
 from glm_tts_server.server.service import Service
 from glm_tts_server.server.speech import SpeechRunner
 
@@ -56,11 +58,16 @@ def create_app(settings: Settings, backend: Backend | None = None) -> FastAPI:
     errors.install(app)
     app.add_middleware(CrossSiteGuard, render=lambda request, exc: app.exception_handlers[HTTPException](
         request, exc))
-    app.add_middleware(ServiceMiddleware, service=service)  # outermost: it counts every answer
+    app.add_middleware(ServiceMiddleware, service=service)  # counts every answer below it
+    # X-Forwarded-For from the oauth2-proxy sidecar (loopback) only; RequestContext, outside it,
+    # still sees the real peer to decide whether identity headers can be believed.
+    app.add_middleware(ProxyHeadersMiddleware, trusted_hosts="127.0.0.1")
+    app.add_middleware(RequestContext)
 
     api_key = [Depends(require_api_key)]
     app.include_router(health.router)
     app.include_router(tts.router, dependencies=api_key, tags=["speech"])
+    app.include_router(models.router, dependencies=api_key)
     app.include_router(voices.router, dependencies=api_key)
     app.include_router(batch.router, dependencies=api_key)
     app.include_router(admin.router)

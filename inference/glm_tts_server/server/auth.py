@@ -1,7 +1,14 @@
-"""Bearer API key for `/v1/*` and a separate admin token for `/admin/*`, compared in constant time."""
+"""API key for `/v1/*` and a separate admin token for `/admin/*`, compared in constant time.
+
+The API key is accepted as `Authorization: Bearer <key>` (clients, the OpenAI SDKs) or as the
+password of `Authorization: Basic` with any user name: that is how the oauth2-proxy sidecar
+passes it (`--pass-basic-auth`, the signed-in user as the user name).
+"""
 
 from __future__ import annotations
 
+import base64
+import binascii
 import secrets
 from typing import Annotated
 
@@ -19,13 +26,32 @@ def _matches(credentials: HTTPAuthorizationCredentials | None, expected: str) ->
     return secrets.compare_digest(credentials.credentials.encode(), expected.encode())
 
 
-def require_api_key(request: Request, credentials: Bearer) -> None:
+def _presented_key(request: Request) -> str | None:
+    """The key from `Bearer <key>` or from the password of `Basic base64(user:key)`; None if neither."""
+    scheme, _, value = request.headers.get("authorization", "").strip().partition(" ")
+    value = value.strip()
+    if scheme.lower() == "bearer" and value:
+        return value
+    if scheme.lower() == "basic" and value:
+        try:
+            decoded = base64.b64decode(value, validate=True).decode("utf-8")
+        except (binascii.Error, ValueError):
+            return None
+        _user, sep, password = decoded.partition(":")
+        return password if sep and password else None
+    return None
+
+
+def require_api_key(request: Request, _credentials: Bearer) -> None:
+    # `_credentials` declares the scheme in the OpenAPI schema; the header is read here so that
+    # the proxy's Basic form is accepted too.
     key = request.app.state.service.settings.api_key
     if key is None:
         return
-    if credentials is None:
+    presented = _presented_key(request)
+    if presented is None:
         raise HTTPException(401, "missing API key: send 'Authorization: Bearer <GLMTTS_API_KEY>'", _CHALLENGE)
-    if not _matches(credentials, key.get_secret_value()):
+    if not secrets.compare_digest(presented.encode(), key.get_secret_value().encode()):
         raise HTTPException(401, "wrong API key: check the key this server was given in GLMTTS_API_KEY",
                             _CHALLENGE)
 

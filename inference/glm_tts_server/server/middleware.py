@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from glm_tts_server.constants import HEALTHZ_PATH, METRICS_PATH, READYZ_PATH
+from glm_tts_server.server.errors import error_body
 from glm_tts_server.server.guards import guard_body, has_body
 
 if TYPE_CHECKING:
@@ -22,8 +23,8 @@ if TYPE_CHECKING:
 _OPS_PATHS = frozenset({HEALTHZ_PATH, READYZ_PATH, METRICS_PATH})
 
 
-async def _send_error(send: Send, status: int, detail: str, headers: dict[str, str]) -> None:
-    body = json.dumps({"detail": detail}).encode()
+async def _send_error(send: Send, path: str, status: int, detail: str, headers: dict[str, str]) -> None:
+    body = json.dumps(error_body(path, status, detail)).encode()
     raw = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
     raw += [(k.lower().encode(), v.encode()) for k, v in headers.items()]
     await send({"type": "http.response.start", "status": status, "headers": raw})
@@ -47,7 +48,7 @@ class ServiceMiddleware:
         if lifecycle.draining and (path.startswith("/v1/") or path.startswith("/admin/")):
             # Connection: close makes keep-alive clients reconnect, to a pod that is not leaving.
             self.service.metrics.rejected.labels("not_ready").inc()
-            await _send_error(send, 503, "server is shutting down: retry, another replica will answer",
+            await _send_error(send, path, 503, "server is shutting down: retry, another replica will answer",
                               {"Retry-After": "1", "Connection": "close"})
             return
         # A request counts as in flight (what a drain waits for) once its body is all in: a client

@@ -6,12 +6,28 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-ResponseFormat = Literal["wav", "flac", "pcm"]
+ResponseFormat = Literal["mp3", "opus", "aac", "flac", "wav", "pcm"]
 MIN_SPEED, MAX_SPEED = 0.25, 4.0
 
 
 class ErrorResponse(BaseModel):
+    """Errors outside `/v1/*`."""
+
     detail: str = Field(description="What went wrong and what to change")
+
+
+class OpenAIError(BaseModel):
+    message: str = Field(description="What went wrong and what to change")
+    type: str = Field(description="invalid_request_error, authentication_error, rate_limit_error, "
+                                  "server_error...")
+    param: str | None = Field(None, description="The request field at fault, when one is")
+    code: str | None = Field(None, description="A machine-readable reason")
+
+
+class OpenAIErrorResponse(BaseModel):
+    """Errors under `/v1/*`: OpenAI's envelope, read by the official OpenAI clients."""
+
+    error: OpenAIError
 
 
 class TTSRequest(BaseModel):
@@ -39,21 +55,81 @@ class TTSRequest(BaseModel):
         return self
 
 
+class VoiceRef(BaseModel):
+    """OpenAI's custom-voice object form, `{"id": "<voice>"}`."""
+
+    id: str
+
+
 class SpeechRequest(BaseModel):
-    """OpenAI-compatible `POST /v1/audio/speech`."""
+    """OpenAI-compatible `POST /v1/audio/speech`. The audio is always streamed, sentence by sentence."""
 
-    model_config = ConfigDict(extra="ignore")  # newer OpenAI fields (instructions...) are ignored
+    model_config = ConfigDict(extra="ignore")  # fields from newer OpenAI clients must not break requests
 
-    model: str = Field("glm-tts", description="Accepted for compatibility; this server has one model")
+    model: str = Field("glm-tts", description="Any name is accepted (GET /v1/models lists this server's one)")
     input: str = Field(description="Text to speak")
-    voice: str | None = Field(None, description="A registered voice; OpenAI voice names use the default")
-    response_format: ResponseFormat = "wav"
+    voice: str | VoiceRef | None = Field(
+        None, description="A registered voice, by name or as {\"id\": name}; OpenAI's built-in voice names "
+                          "(alloy, nova...) select the server's default voice")
+    instructions: str | None = Field(
+        None, max_length=4096,
+        description="Accepted for compatibility, with no effect: GLM-TTS takes its speaking style from the "
+                    "reference voice, so clone a voice that speaks the way you want. The response says so "
+                    "in the X-Instructions-Applied: false header")
+    response_format: ResponseFormat = Field("mp3", description="mp3 when not given, as OpenAI")
     speed: float = Field(1.0, ge=MIN_SPEED, le=MAX_SPEED)
+    stream_format: Literal["audio", "sse"] = Field(
+        "audio", description="audio: the encoded file, streamed; sse: Server-Sent Events "
+                             "speech.audio.delta (base64 audio) then speech.audio.done")
+
+    @property
+    def voice_name(self) -> str | None:
+        return self.voice.id if isinstance(self.voice, VoiceRef) else self.voice
 
 
 class VoiceInfo(BaseModel):
     name: str
     transcript: str
+    registered_by: str | None = Field(None, description="Who registered it (proxy identity or API key name)")
+    registered_at: str | None = Field(None, description="When, UTC ISO 8601")
+    consent: str | None = Field(None, description="The consent statement given at registration")
+
+
+class ModelInfo(BaseModel):
+    id: str
+    object: Literal["model"] = "model"
+    created: int
+    owned_by: str
+
+
+class ModelList(BaseModel):
+    object: Literal["list"] = "list"
+    data: list[ModelInfo]
+
+
+class QueueInfo(BaseModel):
+    waiting: int
+    running: int
+    workers: int
+    capacity: int
+
+
+class ServerInfo(BaseModel):
+    """What the web page shows: which backend and model run, readiness, load, what is enabled."""
+
+    version: str
+    backend: str
+    model: str
+    ready: bool
+    phase: str
+    detail: str
+    sample_rate: int
+    formats: list[str]
+    queue: QueueInfo
+    gpu: bool = Field(description="The backend runs on an accelerator (the GPU controls apply)")
+    admin_enabled: bool = Field(description="POST /admin/empty-cache is enabled (an admin token is set)")
+    consent_required: bool = Field(description="Registering a voice needs a consent statement")
+    max_input_chars: int
 
 
 class VoiceList(BaseModel):

@@ -79,8 +79,9 @@ def serve(settings: Settings) -> int:
     service: Service = app.state.service
     config = uvicorn.Config(app, host=settings.host, port=settings.port, log_level=settings.log_level,
                             timeout_graceful_shutdown=int(max(settings.drain_timeout_s, 1)),
-                            # X-Forwarded-* trusted from loopback only: the oauth2-proxy sidecar
-                            proxy_headers=True, server_header=False)
+                            # X-Forwarded-* is applied inside the app (app.py), after the
+                            # request context has seen the real peer
+                            proxy_headers=False, server_header=False)
     server = DrainingServer(config, service, settings.drain_timeout_s)
     logging.getLogger("uvicorn.access").addFilter(QuietProbes())
     service.on_fatal = server.stop_now

@@ -22,10 +22,10 @@ from typing import Any, TypeVar
 import numpy as np
 from fastapi import HTTPException
 
-from glm_tts_server.audio import encode, to_pcm16, wav_stream_header
 from glm_tts_server.backends.base import OutOfMemory, SynthesisOptions
-from glm_tts_server.server.replies import NoReplySlot, ReplySlots
+from glm_tts_server.encoding import encode, encoded_rate, stream_encoder
 from glm_tts_server.pool.errors import InstanceLost
+from glm_tts_server.server.replies import NoReplySlot, ReplySlots
 from glm_tts_server.server.service import Service
 from glm_tts_server.server.work_queue import QueueFull
 from glm_tts_server.synthesis import SENTENCE_GAP_S
@@ -73,8 +73,9 @@ class SpeechRunner:
         def work() -> SpeechResult:
             started = time.perf_counter()
             audio = synthesizer.synthesize(job.text, job.options, phoneme=job.phoneme)
-            body = encode(audio, job.fmt)
-            return SpeechResult(body, audio.duration_s, time.perf_counter() - started, audio.sample_rate)
+            body = encode(audio.samples, audio.sample_rate, job.fmt)
+            return SpeechResult(body, audio.duration_s, time.perf_counter() - started,
+                                encoded_rate(job.fmt, audio.sample_rate))
 
         release = self._reply_slot(job)
         try:
@@ -88,7 +89,7 @@ class SpeechRunner:
 
     # -- streams ---------------------------------------------------------------------------
     async def stream(self, job: SpeechJob) -> tuple[AsyncIterator[bytes], Callable[[], None]]:
-        """Audio as it is made: WAV header (or nothing, for pcm) then PCM sentence by sentence,
+        """Audio as it is made: each sentence is encoded (in `job.fmt`) and sent once synthesised,
         and the release of its reply slot (call it once the stream is over).
 
         Waits for the first sentence before returning, so an early failure is still a proper
@@ -106,7 +107,7 @@ class SpeechRunner:
         chunks: asyncio.Queue[Any] = asyncio.Queue()
         stop = threading.Event()  # the client went away: stop after the current sentence
         synthesizer = self.service.synthesizer
-        gap = to_pcm16(np.zeros(round(SENTENCE_GAP_S * synthesizer.sample_rate), dtype=np.float32))
+        gap = np.zeros(round(SENTENCE_GAP_S * synthesizer.sample_rate), dtype=np.float32)
 
         def post(item: Any) -> None:
             with contextlib.suppress(RuntimeError):  # the loop is gone: the server stopped meanwhile
@@ -115,12 +116,16 @@ class SpeechRunner:
         def work() -> tuple[float, float]:
             started, produced = time.perf_counter(), 0.0
             try:
-                for audio in synthesizer.stream(job.text, job.options, phoneme=job.phoneme):
-                    if stop.is_set():
-                        break
-                    pcm = to_pcm16(audio.samples)
-                    post(gap + pcm if produced else pcm)
-                    produced += audio.duration_s + (SENTENCE_GAP_S if produced else 0.0)
+                with contextlib.closing(stream_encoder(job.fmt, synthesizer.sample_rate)) as encoder:
+                    for audio in synthesizer.stream(job.text, job.options, phoneme=job.phoneme):
+                        if stop.is_set():
+                            return produced, time.perf_counter() - started
+                        samples = np.concatenate([gap, audio.samples]) if produced else audio.samples
+                        if chunk := encoder.write(samples):  # an encoder may hold a few ms back
+                            post(chunk)
+                        produced += audio.duration_s + (SENTENCE_GAP_S if produced else 0.0)
+                    if produced and (tail := encoder.finish()):
+                        post(tail)
             finally:
                 post(_END)
             return produced, time.perf_counter() - started
@@ -131,8 +136,7 @@ class SpeechRunner:
             produced, elapsed = await self._await(future, self.timeout_s)
             self._succeeded(produced, elapsed)
             raise HTTPException(422, "text produced no audio: send words to speak")
-        header = wav_stream_header(synthesizer.sample_rate) if job.fmt == "wav" else b""
-        return self._relay(header + first, chunks, future, stop)
+        return self._relay(first, chunks, future, stop)
 
     async def _next_chunk(self, chunks: asyncio.Queue[Any], future: Future, stop: threading.Event) -> Any:
         try:

@@ -8,13 +8,13 @@ from fastapi import APIRouter, Depends, Request
 
 from glm_tts_server.constants import EMPTY_CACHE_PATH
 from glm_tts_server.server.auth import require_admin
-from glm_tts_server.server.errors import error_responses
+from glm_tts_server.server.errors import detail_responses
 from glm_tts_server.server.models import EmptyCacheResult
 
 router = APIRouter(tags=["admin"], dependencies=[Depends(require_admin)])
 
 
-@router.post(EMPTY_CACHE_PATH, response_model=EmptyCacheResult, responses=error_responses(401, 403),
+@router.post(EMPTY_CACHE_PATH, response_model=EmptyCacheResult, responses=detail_responses(401, 403),
              summary="Release cached GPU memory")
 async def empty_cache(request: Request) -> EmptyCacheResult:
     service = request.app.state.service

@@ -1,55 +1,58 @@
-"""`GET /`: the small operator page (plain HTML + JS shipped in the package, no build step).
+"""`GET /`: the operator page, plain HTML, CSS and JS shipped in the package (no build step).
 
-Served with a Content-Security-Policy that allows only the page's own inline script and style
-(by hash), calls to this origin and the audio it makes; no framing (clickjacking).
+Scripts and styles are separate files (never inline), so the page is served with a strict
+Content-Security-Policy: scripts, styles and calls from this origin only, audio from this origin
+or the blobs the page makes, and no framing (clickjacking).
 """
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import re
 from functools import cache
 from importlib import resources
 
-from fastapi import APIRouter
-from fastapi.responses import HTMLResponse
+from fastapi import APIRouter, HTTPException
+from fastapi.responses import HTMLResponse, Response
 
 router = APIRouter(include_in_schema=False)
 
-_INLINE = {
-    "script": re.compile(r"<script>(.*?)</script>", re.S),
-    "style": re.compile(r"<style>(.*?)</style>", re.S),
+# The files the page is made of, with their media types: nothing else under static/ is served.
+ASSETS = {"app.js": "text/javascript; charset=utf-8", "style.css": "text/css; charset=utf-8",
+          "favicon.svg": "image/svg+xml"}
+
+SECURITY_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; "
+        "media-src 'self' blob:; img-src 'self' data:; base-uri 'none'; form-action 'none'; "
+        "frame-ancestors 'none'"
+    ),
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-cache",
 }
 
 
 @cache
-def _page() -> str:
-    return resources.files("glm_tts_server").joinpath("static/index.html").read_text(encoding="utf-8")
+def _read(name: str) -> bytes:
+    return resources.files("glm_tts_server").joinpath("static", name).read_bytes()
 
 
-def _hashes(kind: str, page: str) -> str:
-    digests = (hashlib.sha256(block.encode("utf-8")).digest() for block in _INLINE[kind].findall(page))
-    return " ".join(f"'sha256-{base64.b64encode(d).decode()}'" for d in digests) or "'none'"
-
-
-@cache
 def security_headers() -> dict[str, str]:
-    page = _page()
-    policy = (
-        f"default-src 'none'; script-src {_hashes('script', page)}; style-src {_hashes('style', page)}; "
-        "connect-src 'self'; media-src 'self' blob:; img-src 'self' data:; base-uri 'none'; "
-        "form-action 'none'; frame-ancestors 'none'"
-    )
-    return {
-        "Content-Security-Policy": policy,
-        "X-Frame-Options": "DENY",
-        "X-Content-Type-Options": "nosniff",
-        "Referrer-Policy": "no-referrer",
-        "Cache-Control": "no-cache",
-    }
+    return dict(SECURITY_HEADERS)
 
 
 @router.get("/", response_class=HTMLResponse)
 def index() -> HTMLResponse:
-    return HTMLResponse(_page(), headers=security_headers())
+    return HTMLResponse(_read("index.html"), headers=security_headers())
+
+
+@router.get("/static/{name}")
+def asset(name: str) -> Response:
+    if name not in ASSETS:
+        raise HTTPException(404, f"no such file: {name}")
+    return Response(_read(name), media_type=ASSETS[name], headers=security_headers())
+
+
+@router.get("/favicon.ico")
+def favicon() -> Response:
+    return Response(_read("favicon.svg"), media_type=ASSETS["favicon.svg"], headers=security_headers())
