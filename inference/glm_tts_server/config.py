@@ -62,6 +62,11 @@ class Settings(BaseModel):
     max_upload_bytes: PositiveInt = 10 * 1024 * 1024
     failure_threshold: PositiveInt = 5
     drain_timeout_s: Annotated[float, Field(ge=0)] = 30.0
+    batch_max_active: PositiveInt = 2
+    """Batch jobs queued or running at once; one more is answered 429."""
+    batch_max_lines: PositiveInt = 10000
+    batch_retention_hours: PositiveFloat = 24.0
+    """A finished batch job's outputs are deleted this long after it ended."""
     api_key: SecretStr | None = None
     admin_token: SecretStr | None = None
     default_voice: str | None = None

@@ -32,7 +32,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE.parent), str(HERE.parent / "tekton")]
 
-from batch_util import espeak_service, run_batch, server_available, write_batch  # noqa: E402
+from batch_pipeline import espeak_service, run_batch, server_available, write_batch  # noqa: E402
 
 LINES = 120
 REPLICAS = max(2, min(4, os.cpu_count() or 2))

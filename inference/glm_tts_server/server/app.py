@@ -14,9 +14,9 @@ from glm_tts_server.backends.base import Backend
 from glm_tts_server.config import Settings
 from glm_tts_server.server import errors
 from glm_tts_server.server.auth import require_api_key
-from glm_tts_server.server.batches import BatchManager
+from glm_tts_server.server.batch_jobs import BatchJobs
 from glm_tts_server.server.middleware import ServiceMiddleware
-from glm_tts_server.server.routes import admin, batch, health, tts, ui, voices
+from glm_tts_server.server.routes import admin, batch_api, health, tts, ui, voices
 from glm_tts_server.server.service import Service
 from glm_tts_server.server.speech import SpeechRunner
 
@@ -44,7 +44,7 @@ def create_app(settings: Settings, backend: Backend | None = None) -> FastAPI:
                               "reference voices, batch jobs.")
     app.state.service = service
     app.state.speech = SpeechRunner(service)
-    app.state.batches = BatchManager(service)
+    app.state.batches = BatchJobs(service)
     errors.install(app)
     app.add_middleware(ServiceMiddleware, service=service)
 
@@ -52,7 +52,7 @@ def create_app(settings: Settings, backend: Backend | None = None) -> FastAPI:
     app.include_router(health.router)
     app.include_router(tts.router, dependencies=api_key, tags=["speech"])
     app.include_router(voices.router, dependencies=api_key)
-    app.include_router(batch.router, dependencies=api_key)
+    app.include_router(batch_api.router, dependencies=api_key)
     app.include_router(admin.router)
     app.include_router(ui.router)
     app.openapi = lambda: _openapi(app, settings)  # type: ignore[method-assign]
