@@ -171,12 +171,12 @@ class BatchJobs:
             if self._stopping.is_set() or lifecycle.draining:
                 job.status = "interrupted"
                 return
-            future = self.service.queue.submit(
-                synthesize_item, synthesizer, item, job.out_dir, block=True, reserve=self.reserve
-            )
             try:
+                future = self.service.queue.submit(
+                    synthesize_item, synthesizer, item, job.out_dir, block=True, reserve=self.reserve
+                )
                 result = future.result()
-            except CancelledError:  # the process is shutting down
+            except (CancelledError, RuntimeError):  # the process is shutting down (queue closed)
                 job.status = "interrupted"
                 return
             job.results[item.line] = result
