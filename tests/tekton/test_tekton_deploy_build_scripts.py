@@ -119,6 +119,16 @@ def test_deploy_dry_run_renders_the_digests_with_real_helm(tmp_path, major):
     assert "+ helm template glm-tts charts/contract --namespace glm-tts" in run.stderr
 
 
+def test_deploy_ignores_empty_array_entries_from_an_unset_trigger_param(tmp_path):
+    """The trigger passes VALUES_FILES ["$(tt.params.values-file)"]: "" must mean no file, not an error."""
+    ws = workspace_with(tmp_path, FIXTURE_CHART, "charts/contract")
+    run = deploy(
+        tmp_path, 4, source=ws, params={"CHART": "charts/contract"}, values_files=[""], set_values=[""]
+    )
+    assert run.returncode == 0, run.stderr
+    assert "--values" not in run.stderr and "--set " not in run.stderr
+
+
 def test_deploy_refuses_bad_inputs(tmp_path):
     ws = workspace_with(tmp_path, FIXTURE_CHART, "charts/contract")
     bad_digest = deploy(
