@@ -104,13 +104,62 @@ def test_tep0003_layout_and_metadata(kind_dir, name, version, main):
         assert heading in readme, f"{name}/README.md lacks {heading!r}"
     for item in doc["spec"].get("params", []) + doc["spec"].get("results", []):
         assert f"`{item['name']}`" in readme, f"{name}/README.md does not document {item['name']}"
-    for word in ("kubectl apply", "tkn hub install", "resolver: git", "resolver: bundles"):
-        assert word in readme, f"{name}/README.md does not show installing with {word!r}"
+    assert_install_section(kind_dir, name, version, readme)
     samples = list((directory / "samples").glob("*.yaml"))
     assert samples, f"{name} needs samples/*.yaml"
     runs = [d for s in samples for d in documents(s)]
     assert any(d["kind"] in ("TaskRun", "PipelineRun") for d in runs)
     assert (directory / "tests" / "run.yaml").is_file(), f"{name} needs tests/run.yaml"
+
+
+CANONICAL_GIT = "https://github.com/glm-tts/glm-tts-k8s.git"
+BUNDLE_REPO = "ghcr.io/glm-tts/tekton"
+HUB_REPOS = {"task": "glm-tts-tasks", "pipeline": "glm-tts-pipelines"}
+SEMVER = re.compile(r"(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)")
+
+
+def resolver_blocks(readme: str) -> dict[str, dict[str, str]]:
+    """{resolver: {param: value}} from the README's YAML examples."""
+    out = {}
+    for block in re.findall(r"```yaml\n(.*?)```", readme, re.S):
+        ref = yaml.safe_load(block)
+        spec = ref.get("taskRef") or ref.get("pipelineRef") if isinstance(ref, dict) else None
+        if isinstance(spec, dict) and "resolver" in spec:
+            out[spec["resolver"]] = {p["name"]: p["value"] for p in spec["params"]}
+    return out
+
+
+def assert_install_section(kind_dir: str, name: str, version: str, readme: str) -> None:
+    """What `tkn hub install` and the resolvers need, with the real values (issue: Artifact Hub)."""
+    assert SEMVER.fullmatch(version), f"{name}: version folder {version!r} is not full SemVer (Artifact Hub)"
+    install = (
+        f"tkn hub install {kind_dir} {name} --type artifact --from {HUB_REPOS[kind_dir]} --version {version}"
+    )
+    assert install in readme, f"{name}/README.md lacks the exact line: {install}"
+    assert f"kubectl apply -f tekton-catalog/{kind_dir}/{name}/{version}/{name}.yaml" in readme
+    blocks = resolver_blocks(readme)
+    assert blocks["git"] == {
+        "url": CANONICAL_GIT,
+        "revision": f"tekton/{name}/v{version}",
+        "pathInRepo": f"tekton-catalog/{kind_dir}/{name}/{version}/{name}.yaml",
+    }
+    bundle = blocks["bundles"]
+    assert bundle["name"] == name and bundle["kind"] == kind_dir
+    assert re.fullmatch(
+        rf"{re.escape(BUNDLE_REPO)}/{name}:{re.escape(version)}@sha256:([0-9a-f]{{64}}|<digest>)",
+        bundle["bundle"],
+    ), bundle["bundle"]
+    assert "example" not in readme, f"{name}/README.md still shows a placeholder host"
+
+
+@pytest.mark.parametrize("kind_dir", ["task", "pipeline"])
+def test_artifact_hub_repository_metadata(kind_dir):
+    meta = yaml.safe_load((TEKTON_CATALOG / kind_dir / "artifacthub-repo.yml").read_text())
+    assert set(meta) <= {"repositoryID", "owners", "ignore"}
+    assert meta["owners"] and all(o["name"] and "@" in o["email"] for o in meta["owners"])
+    # Artifact Hub lists <path>/<name>/<version>/<name>.yaml: nothing else may sit beside the packages
+    for entry in (TEKTON_CATALOG / kind_dir).iterdir():
+        assert entry.is_dir() or entry.name == "artifacthub-repo.yml", entry
 
 
 def test_every_task_and_pipeline_is_exercised_by_a_sample_and_a_test():
