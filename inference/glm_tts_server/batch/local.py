@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import multiprocessing
 import os
-import tempfile
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -21,22 +20,12 @@ from typing import Any
 from glm_tts_server.audio import encode
 from glm_tts_server.backends.base import SynthesisOptions, Voice
 from glm_tts_server.batch.jsonl import BatchItem, LineError
+from glm_tts_server.batch.paths import write_atomic
 from glm_tts_server.synthesis import Synthesizer
 
 MANIFEST = "manifest.json"
 
 SynthesizerFactory = Callable[[], Synthesizer]
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def synthesize_item(synthesizer: Synthesizer, item: BatchItem, out_dir: Path) -> dict[str, Any]:
@@ -48,7 +37,7 @@ def synthesize_item(synthesizer: Synthesizer, item: BatchItem, out_dir: Path) ->
             voice = Voice(name=item.uttid, audio_path=item.prompt_speech, transcript=item.prompt_text or "")
         audio = synthesizer.synthesize(item.syn_text, SynthesisOptions(voice=voice))
         path = out_dir / f"{item.uttid}.wav"
-        _atomic_write(path, encode(audio, "wav"))
+        write_atomic(path, encode(audio, "wav"))
         result.update(
             status="ok",
             file=path.name,
@@ -165,7 +154,7 @@ def run_batch(
         "wall_s": round(time.perf_counter() - started, 3),
         "items": results,
     }
-    _atomic_write(out / MANIFEST, json.dumps(manifest, ensure_ascii=False, indent=1).encode("utf-8"))
+    write_atomic(out / MANIFEST, json.dumps(manifest, ensure_ascii=False, indent=1).encode("utf-8"))
     return manifest
 
 

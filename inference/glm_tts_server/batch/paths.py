@@ -1,7 +1,9 @@
-"""Workspace-relative paths: every file a batch verb names must stay inside its workspace."""
+"""Files of a batch: workspace-relative paths that must stay inside it, and atomic writes."""
 
 from __future__ import annotations
 
+import os
+import tempfile
 from pathlib import Path, PurePosixPath
 
 
@@ -17,7 +19,14 @@ def inside(workspace: Path, rel: str, what: str) -> Path:
     return workspace / path
 
 
-def write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".part")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
+def write_atomic(path: Path, data: bytes | str) -> None:
+    """Write via a temporary file in the same directory and rename: readers never see half a file."""
+    raw = data.encode("utf-8") if isinstance(data, str) else data
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(raw)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

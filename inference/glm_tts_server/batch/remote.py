@@ -184,9 +184,7 @@ class ShardClient:
             record.update(error=f"response is not a WAV file: {exc}", http_status=200)
             return record
         target = self.wav_dir / f"{record['uttid']}.wav"
-        tmp = target.with_name(target.name + ".part")
-        tmp.write_bytes(body)
-        tmp.replace(target)
+        write_atomic(target, body)
         record.update(
             status="ok",
             duration=round(frames / rate, 4),

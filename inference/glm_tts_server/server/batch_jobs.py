@@ -17,10 +17,8 @@ from __future__ import annotations
 import json
 import logging
 import math
-import os
 import re
 import shutil
-import tempfile
 import threading
 import time
 import uuid
@@ -31,6 +29,7 @@ from typing import Any
 
 from glm_tts_server.batch.jsonl import BatchItem, parse_jsonl
 from glm_tts_server.batch.local import synthesize_item
+from glm_tts_server.batch.paths import write_atomic
 from glm_tts_server.constants import BATCH_PATH
 from glm_tts_server.server.service import Service
 
@@ -193,11 +192,7 @@ class BatchJobs:
 
     def _save(self, job: BatchJob) -> None:
         with job.saved:
-            data = json.dumps(job.snapshot(), ensure_ascii=False, indent=1).encode("utf-8")
-            fd, tmp = tempfile.mkstemp(dir=job.out_dir, prefix=".status.", suffix=".tmp")
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(data)
-            os.replace(tmp, job.out_dir / STATUS_FILE)
+            write_atomic(job.out_dir / STATUS_FILE, json.dumps(job.snapshot(), ensure_ascii=False, indent=1))
 
     def status(self, job_id: str) -> dict[str, Any] | None:
         if not JOB_ID_RE.fullmatch(job_id):
