@@ -484,7 +484,7 @@ def test_preflight_step_passes_on_a_ready_gpu_cluster(tmp_path):
     assert run.returncode == 0, (run.stdout[-3000:], run.stderr[-2000:])
     summary = run.results["SUMMARY"]
     assert summary["ok"] is True and summary["exit"] == 0 and summary["failed"] == []
-    assert summary["checks"] >= 5
+    assert summary["counts"]["pass"] >= 5
 
 
 def test_preflight_step_fails_a_cluster_without_gpus_and_names_the_fix(tmp_path):
