@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 from batch_pipeline import gather, plan, sine_wav, synthesize, write_batch
+from harness.uttid_cases import UTTID_CASES, case_id, line_for
 
 
 class TtsStub(BaseHTTPRequestHandler):
@@ -302,3 +303,22 @@ def test_gather_detects_loss_duplicates_strangers_and_altered_audio(tmp_path, st
     m1.unlink()
     gone = gather(ws, tmp_path, shards)
     assert gone.returncode == 1 and "shard manifests missing" in gone.stderr
+
+
+# ---------------------------------------------------------------- the uttid rule, same table as the service
+
+
+@pytest.mark.parametrize(("uttid", "stem", "words"), UTTID_CASES, ids=[case_id(c) for c in UTTID_CASES])
+def test_plan_task_applies_the_services_uttid_rule(tmp_path, uttid, stem, words):
+    """The table of tests/harness/uttid_cases.py, also run against /v1/batch and `batch run`."""
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    (ws / "batch.jsonl").write_text(line_for(uttid) + "\n", encoding="utf-8")
+    run = plan(ws, tmp_path, shards=1)
+    if stem is None:
+        assert run.returncode == 1, run.stdout
+        assert words in run.stderr
+        return
+    assert run.returncode == 0, run.stderr
+    (shard,) = run.results["SHARDS"]
+    assert [line["uttid"] for line in read_jsonl(ws / shard)] == [stem]
