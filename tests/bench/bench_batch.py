@@ -1,6 +1,6 @@
 """Batch CLI throughput: 64 upstream-format lines with `--workers 2` against `--workers 1`.
 
-Runs the real `glm-tts-server batch` command (eSpeak NG backend, one backend per worker
+Runs the real `glm-tts-server batch run` command (eSpeak NG backend, one backend per worker
 process) end to end, process start-up included, and prints both wall times and the speedup
 measured in this one run.
 """
@@ -27,7 +27,7 @@ PARAGRAPH = (
 def _run(jsonl: Path, out: Path, workers: int) -> tuple[float, dict]:
     env = {**os.environ, "GLMTTS_LOG_LEVEL": "warning"}
     started = time.perf_counter()
-    argv = [sys.executable, "-m", "glm_tts_server.cli", "batch", str(jsonl), "-o", str(out),
+    argv = [sys.executable, "-m", "glm_tts_server.cli", "batch", "run", str(jsonl), "-o", str(out),
             "--workers", str(workers), "--no-progress"]
     subprocess.run(argv, check=True, env=env, stdout=subprocess.DEVNULL)
     wall = time.perf_counter() - started
