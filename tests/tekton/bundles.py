@@ -75,9 +75,13 @@ def push(tkn: Path, ref: str, path: Path, home: Path) -> str:
 
 
 def list_back(tkn: Path, ref: str, home: Path) -> list[dict]:
-    """The objects `tkn bundle list` reads back from the registry."""
+    """The objects `tkn bundle list` reads back from the registry.
+
+    (No --remote-skip-tls: tkn v0.46.0 dereferences a nil TLS config with it and panics; loopback
+    registries are plain HTTP for go-containerregistry anyway.)
+    """
     proc = subprocess.run(
-        [str(tkn), "bundle", "list", ref, "-o", "yaml", "--remote-skip-tls"],
+        [str(tkn), "bundle", "list", ref, "-o", "yaml"],
         capture_output=True,
         text=True,
         timeout=120,
@@ -89,10 +93,10 @@ def list_back(tkn: Path, ref: str, home: Path) -> list[dict]:
 
 
 def readme_digest(resource: Resource) -> str | None:
-    match = re.search(
-        README_REF.pattern.replace("(?:[0-9a-f]{64}|<digest>)", "([0-9a-f]{64})"), resource.readme.read_text()
-    )
-    return f"sha256:{match.group(3)}" if match else None
+    """The digest the README's bundles-resolver reference pins, if it pins one."""
+    ref = f"{BUNDLE_REPO}/{resource.name}:{resource.version}@"
+    match = re.search(re.escape(ref) + r"(sha256:[0-9a-f]{64})", resource.readme.read_text())
+    return match.group(1) if match else None
 
 
 def write_readme_digest(resource: Resource, digest: str) -> None:

@@ -43,6 +43,30 @@ def test_catalog_has_bundles_to_push():
     assert len(RESOURCES) == 10 and {r.kind for r in RESOURCES} == {"Task", "Pipeline"}
 
 
+def canonical(obj, in_resources: bool = False):
+    """What the Go types make of our YAML: zero values dropped (tkn writes `computeResources: {}`,
+    `metadata: {}` and `spec: null` into embedded taskSpecs) and resource quantities as strings."""
+    if isinstance(obj, dict):
+        out = {}
+        for key, value in obj.items():
+            value = canonical(value, in_resources or key == "computeResources")
+            if value not in ({}, None):
+                out[key] = value
+        return out
+    if isinstance(obj, list):
+        return [canonical(item, in_resources) for item in obj]
+    if in_resources and isinstance(obj, int | float) and not isinstance(obj, bool):
+        return str(obj)
+    return obj
+
+
+def test_canonical_form_keeps_real_differences():
+    assert canonical({"a": {}, "b": None, "c": {"computeResources": {"limits": {"x": 1}}}}) == {
+        "c": {"computeResources": {"limits": {"x": "1"}}}
+    }
+    assert canonical({"steps": [{"name": "a"}]}) != canonical({"steps": [{"name": "b"}]})
+
+
 @pytest.mark.parametrize("resource", RESOURCES, ids=[r.name for r in RESOURCES])
 def test_bundle_reads_back_as_its_yaml(resource, pushed, tmp_path):
     tkn = require_tool("tkn")
@@ -50,7 +74,7 @@ def test_bundle_reads_back_as_its_yaml(resource, pushed, tmp_path):
     (back,) = list_back(tkn, f"{ref.rsplit(':', 1)[0]}@{digest}", tmp_path)
     (source,) = [d for d in yaml.safe_load_all(resource.path.read_text()) if d]
     assert (back["kind"], back["metadata"]["name"]) == (resource.kind, resource.name)
-    assert back["spec"] == source["spec"]
+    assert canonical(back["spec"]) == canonical(source["spec"])
     for key in ("labels", "annotations"):
         assert back["metadata"].get(key) == source["metadata"].get(key)
 
@@ -83,7 +107,7 @@ def test_bundles_are_signed_and_verified_by_cosign(pushed, tmp_path):
     for home in (signer, other):
         home.mkdir()
         cosign("generate-key-pair", home=home)
-    offline = ["--tlog-upload=false", "--allow-http-registry", "--yes"]
+    offline = ["--tlog-upload=false", "--use-signing-config=false", "--allow-http-registry", "--yes"]
     check = ["--insecure-ignore-tlog=true", "--allow-http-registry"]
     for ref, digest in pushed.values():
         pinned = f"{ref.rsplit(':', 1)[0]}@{digest}"

@@ -132,10 +132,9 @@ def resolver_blocks(readme: str) -> dict[str, dict[str, str]]:
 def assert_install_section(kind_dir: str, name: str, version: str, readme: str) -> None:
     """What `tkn hub install` and the resolvers need, with the real values (issue: Artifact Hub)."""
     assert SEMVER.fullmatch(version), f"{name}: version folder {version!r} is not full SemVer (Artifact Hub)"
-    install = (
-        f"tkn hub install {kind_dir} {name} --type artifact --from {HUB_REPOS[kind_dir]} --version {version}"
-    )
-    assert install in readme, f"{name}/README.md lacks the exact line: {install}"
+    install = f"tkn hub install task {name} --type artifact --from {HUB_REPOS[kind_dir]} --version {version}"
+    if kind_dir == "task":  # tkn hub install has no pipeline verb (v0.46): pipelines use the hub resolver
+        assert install in readme, f"{name}/README.md lacks the exact line: {install}"
     assert f"kubectl apply -f tekton-catalog/{kind_dir}/{name}/{version}/{name}.yaml" in readme
     blocks = resolver_blocks(readme)
     assert blocks["git"] == {
@@ -143,7 +142,15 @@ def assert_install_section(kind_dir: str, name: str, version: str, readme: str) 
         "revision": f"tekton/{name}/v{version}",
         "pathInRepo": f"tekton-catalog/{kind_dir}/{name}/{version}/{name}.yaml",
     }
+    assert blocks["hub"] == {
+        "type": "artifact",
+        "catalog": HUB_REPOS[kind_dir],
+        "kind": kind_dir,
+        "name": name,
+        "version": version,
+    }
     bundle = blocks["bundles"]
+    assert re.fullmatch(r"sha256:[0-9a-f]{64}", bundle["bundle"].rsplit("@", 1)[1]), "pin the real digest"
     assert bundle["name"] == name and bundle["kind"] == kind_dir
     assert re.fullmatch(
         rf"{re.escape(BUNDLE_REPO)}/{name}:{re.escape(version)}@sha256:([0-9a-f]{{64}}|<digest>)",
