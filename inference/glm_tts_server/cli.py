@@ -1,4 +1,4 @@
-"""`glm-tts-server`: run the HTTP service, synthesise one text, or run an upstream-format batch.
+"""`glm-tts-server`: run the HTTP service, synthesise one text, or plan/run/gather an upstream-format batch.
 
 Every setting comes from, lowest precedence first: its default, the YAML file (`--config` or
 $GLMTTS_CONFIG), its GLMTTS_* environment variable, then a command-line flag where one exists.
@@ -9,7 +9,6 @@ Exit codes: 0 success, 1 synthesis failed (or any batch line failed), 2 usage/co
 from __future__ import annotations
 
 import argparse
-import functools
 import logging
 import sys
 import time
@@ -20,6 +19,7 @@ from pydantic import ValidationError
 
 from glm_tts_server import __version__
 from glm_tts_server.backends.base import BackendUnavailable, OutOfMemory, SynthesisOptions
+from glm_tts_server.batch.command import add_batch_commands, run_batch_command
 from glm_tts_server.config import BUILTIN_BACKENDS, ConfigError, Settings, load_settings
 from glm_tts_server.constants import CONFIG_FILE_ENV, ENV_PREFIX, EXIT_FAILED, EXIT_OK, EXIT_USAGE
 from glm_tts_server.encoding import FORMATS, encode
@@ -79,16 +79,7 @@ def _parser() -> argparse.ArgumentParser:
     synth.add_argument("--seed", type=int)
     synth.add_argument("--speed", type=float, default=1.0)
 
-    batch = verb("batch", "synthesise an upstream-format JSONL file into a directory")
-    batch.add_argument("file", metavar="FILE", type=Path,
-                       help='JSONL, one {"uttid","prompt_text","prompt_speech","syn_text"} per line')
-    batch.add_argument("-o", "--output", required=True, type=Path,
-                       help="directory for <uttid>.wav + manifest.json")
-    batch.add_argument("--workers", type=int, default=1, help="worker processes, each with its own backend")
-    batch.add_argument("--data-dir", type=Path,
-                       help="directory prompt_speech paths are relative to (default: config data_dir, "
-                            "$GLMTTS_DATA_DIR)")
-    batch.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_batch_commands(sub)
     return parser
 
 
@@ -150,34 +141,6 @@ def _synth(settings: Settings, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _batch(settings: Settings, args: argparse.Namespace) -> int:
-    from glm_tts_server.batch import parse_jsonl, run_batch
-    from glm_tts_server.synthesis import build_synthesizer
-
-    if args.workers < 1:
-        print(f"error: --workers must be at least 1, got {args.workers}", file=sys.stderr)
-        return EXIT_USAGE
-    try:
-        text = args.file.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        print(f"error: cannot read {args.file}: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    items, errors = parse_jsonl(text, args.data_dir or settings.data_dir)
-    for error in errors:
-        print(f"{args.file}:{error}", file=sys.stderr)
-    # Worker processes each build their own backend from these (picklable) settings.
-    factory = functools.partial(build_synthesizer, settings)
-    manifest = run_batch(items, factory, args.output, workers=args.workers,
-                         progress=not args.no_progress, errors=errors)
-    for item in manifest["items"]:
-        if item["status"] == "failed":
-            print(f"{args.file}:line {item['line']} ({item['uttid']}): {item['error']}", file=sys.stderr)
-    print(f"{manifest['succeeded']} of {manifest['total']} lines synthesised, {manifest['failed']} failed, "
-          f"in {manifest['wall_s']:.2f} s with {args.workers} worker(s); manifest: "
-          f"{args.output / 'manifest.json'}")
-    return EXIT_OK if manifest["failed"] == 0 else EXIT_FAILED
-
-
 def main(argv: list[str] | None = None) -> int:
     try:
         args = _parser().parse_args(argv)
@@ -197,7 +160,7 @@ def main(argv: list[str] | None = None) -> int:
             return _serve(settings)
         if args.command == "synth":
             return _synth(settings, args)
-        return _batch(settings, args)
+        return run_batch_command(settings, args)
     except (BackendUnavailable, OutOfMemory) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_FAILED

@@ -66,6 +66,11 @@ class Settings(BaseModel):
     drain_timeout_s: Annotated[float, Field(ge=0)] = 30.0
     body_timeout_s: PositiveFloat = 30.0
     """Seconds a client has to send a whole request body (408 after that)."""
+    batch_max_active: PositiveInt = 2
+    """Batch jobs queued or running at once; one more is answered 429."""
+    batch_max_lines: PositiveInt = 10000
+    batch_retention_hours: PositiveFloat = 24.0
+    """A finished batch job's outputs are deleted this long after it ended."""
     api_key: SecretStr | None = None
     admin_token: SecretStr | None = None
     default_voice: str | None = None

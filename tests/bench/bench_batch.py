@@ -1,6 +1,6 @@
 """Batch CLI throughput: 64 upstream-format lines with `--workers 2` against `--workers 1`.
 
-Runs the real `glm-tts-server batch` command (eSpeak NG backend, one backend per worker
+Runs the real `glm-tts-server batch run` command (eSpeak NG backend, one backend per worker
 process) end to end, process start-up included, and prints both wall times and the speedup
 measured in this one run.
 """
@@ -27,8 +27,19 @@ PARAGRAPH = (
 def _run(jsonl: Path, out: Path, workers: int) -> tuple[float, dict]:
     env = {**os.environ, "GLMTTS_LOG_LEVEL": "warning"}
     started = time.perf_counter()
-    argv = [sys.executable, "-m", "glm_tts_server.cli", "batch", str(jsonl), "-o", str(out),
-            "--workers", str(workers), "--no-progress"]
+    argv = [
+        sys.executable,
+        "-m",
+        "glm_tts_server.cli",
+        "batch",
+        "run",
+        str(jsonl),
+        "-o",
+        str(out),
+        "--workers",
+        str(workers),
+        "--no-progress",
+    ]
     subprocess.run(argv, check=True, env=env, stdout=subprocess.DEVNULL)
     wall = time.perf_counter() - started
     return wall, json.loads((out / "manifest.json").read_text())
@@ -39,8 +50,9 @@ def main() -> int:
         root = Path(tmp)
         jsonl = root / "lines.jsonl"
         lines = [{"uttid": f"utt{i:03d}", "syn_text": f"第{i}段。" + PARAGRAPH * 3} for i in range(LINES)]
-        jsonl.write_text("".join(json.dumps(line, ensure_ascii=False) + "\n" for line in lines),
-                         encoding="utf-8")
+        jsonl.write_text(
+            "".join(json.dumps(line, ensure_ascii=False) + "\n" for line in lines), encoding="utf-8"
+        )
         results: dict[int, float] = {}
         # Alternate and keep each setting's best run: a shared 2-core machine is noisy.
         for run, workers in enumerate((1, 2) * ROUNDS):
@@ -53,9 +65,11 @@ def main() -> int:
             results[workers] = min(wall, results.get(workers, wall))
             # Synthesis time summed over lines / batch wall time: how many lines really ran at
             # once. Unlike wall time it holds up when other jobs share the CPUs.
-            print(f"workers={workers}: {LINES} lines, {audio_s:.0f} s of audio, wall {wall:.2f} s "
-                  f"({LINES / wall:.1f} lines/s, {audio_s / wall:.0f}x real time), "
-                  f"concurrency {busy_s / manifest['wall_s']:.2f}")
+            print(
+                f"workers={workers}: {LINES} lines, {audio_s:.0f} s of audio, wall {wall:.2f} s "
+                f"({LINES / wall:.1f} lines/s, {audio_s / wall:.0f}x real time), "
+                f"concurrency {busy_s / manifest['wall_s']:.2f}"
+            )
         print(f"best of {ROUNDS}: workers=1 {results[1]:.2f} s, workers=2 {results[2]:.2f} s")
     print(f"speedup workers=2 vs workers=1: {results[1] / results[2]:.2f}x on {os.cpu_count()} CPU(s)")
     return 0

@@ -32,7 +32,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE.parent), str(HERE.parent / "tekton")]
 
-from batch_util import espeak_service, run_batch, server_available, write_batch  # noqa: E402
+from batch_pipeline import espeak_service, run_batch, server_available, write_batch  # noqa: E402
 
 LINES = 120
 REPLICAS = max(2, min(4, os.cpu_count() or 2))
@@ -93,8 +93,11 @@ def main() -> int:
         for i in range(REPLICAS):
             data = root / f"replica-{i}"
             data.mkdir()
-            urls.append(stack.enter_context(
-                espeak_service(data, workers=WORKERS, extra_env={"GLMTTS_QUEUE_SIZE": "32"})))
+            urls.append(
+                stack.enter_context(
+                    espeak_service(data, workers=WORKERS, extra_env={"GLMTTS_QUEUE_SIZE": "32"})
+                )
+            )
         run(root, urls, "warmup", 4)  # first syntheses load voices; not timed
         times: dict[int, list[float]] = {1: [], 4: []}
         synth: dict[int, list[float]] = {1: [], 4: []}
@@ -108,16 +111,22 @@ def main() -> int:
     load = os.getloadavg()[0]
     t1, t4 = statistics.median(times[1]), statistics.median(times[4])
     audio_s = sum(r["duration"] for r in outputs[1][0].values())
-    print(f"service: espeak backend, {REPLICAS} replicas x GLMTTS_WORKERS={WORKERS}, queue 32; "
-          f"{os.cpu_count()} CPU cores, load average {load:.1f} after the runs (other work shares them)")
-    print(f"batch: {LINES} lines of {SENTENCES_PER_LINE} sentences, {audio_s:.1f} s of audio; "
-          f"CONCURRENCY=1 per shard; {ROUNDS} rounds")
+    print(
+        f"service: espeak backend, {REPLICAS} replicas x GLMTTS_WORKERS={WORKERS}, queue 32; "
+        f"{os.cpu_count()} CPU cores, load average {load:.1f} after the runs (other work shares them)"
+    )
+    print(
+        f"batch: {LINES} lines of {SENTENCES_PER_LINE} sentences, {audio_s:.1f} s of audio; "
+        f"CONCURRENCY=1 per shard; {ROUNDS} rounds"
+    )
     for shards, median in ((1, t1), (4, t4)):
         runs = [round(t, 2) for t in times[shards]]
         print(f"{shards} shard(s): median {median:6.2f} s  ({LINES / median:5.1f} lines/s)  runs {runs}")
     s1, s4 = statistics.median(synth[1]), statistics.median(synth[4])
-    print(f"speedup 4 vs 1 shard: {t1 / t4:.2f}x end to end (plan + synthesize + gather); "
-          f"synthesize phase alone {s1:.2f} s -> {s4:.2f} s = {s1 / s4:.2f}x")
+    print(
+        f"speedup 4 vs 1 shard: {t1 / t4:.2f}x end to end (plan + synthesize + gather); "
+        f"synthesize phase alone {s1:.2f} s -> {s4:.2f} s = {s1 / s4:.2f}x"
+    )
     print("outputs 1 vs 4 shards:       " + json.dumps(compare(outputs[1][0], outputs[4][0])))
     print("outputs 1 vs 1 (run to run): " + json.dumps(compare(outputs[1][0], outputs[1][1])))
     return 0

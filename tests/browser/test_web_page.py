@@ -12,7 +12,7 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
-from tts_test_backends import ToneBackend
+from harness.tts_backends import ToneBackend
 
 from browser.conftest import start_server
 from browser.tone import speechlike_wav

@@ -10,7 +10,8 @@ import pytest
 import soundfile as sf
 from glm_tts_server.audio import rms
 from glm_tts_server.backends.espeak import EspeakBackend
-from glm_tts_server.batch import parse_jsonl, run_batch
+from glm_tts_server.batch.jsonl import parse_jsonl
+from glm_tts_server.batch.local import run_batch
 from glm_tts_server.cli import main
 from glm_tts_server.config import load_settings
 from glm_tts_server.synthesis import build_synthesizer
@@ -36,8 +37,12 @@ def data_dir(tmp_path):
 
 LINES = [
     {"uttid": "u1", "syn_text": "第一句话。First line."},
-    {"uttid": "u2", "prompt_text": "一段提示。", "prompt_speech": "prompts/good.wav",
-     "syn_text": "有提示的一句。"},
+    {
+        "uttid": "u2",
+        "prompt_text": "一段提示。",
+        "prompt_speech": "prompts/good.wav",
+        "syn_text": "有提示的一句。",
+    },
     {"syn_text": "no uttid here"},
     {"uttid": "u1", "syn_text": "duplicate"},
     {"uttid": "u3", "prompt_text": "x", "prompt_speech": "../outside.wav", "syn_text": "dot-dot escape"},
@@ -60,9 +65,16 @@ def _jsonl(tmp_path):
 
 
 EXPECTED_ERRORS = {
-    3: "missing uttid", 4: "invalid JSON", 5: "duplicate uttid 'u1' (first used on line 1)",
-    6: "outside the data directory", 7: "outside the data directory", 8: "not readable audio",
-    9: "lasts 1.00 s", 10: "needs prompt_text", 11: "missing syn_text", 12: "not a safe file name",
+    3: "missing uttid",
+    4: "invalid JSON",
+    5: "duplicate uttid 'u1' (first used on line 1)",
+    6: "outside the data directory",
+    7: "outside the data directory",
+    8: "not readable audio",
+    9: "lasts 1.00 s",
+    10: "needs prompt_text",
+    11: "missing syn_text",
+    12: "contains a path separator",
 }
 
 
@@ -78,8 +90,20 @@ def test_parse_reports_every_bad_line_with_its_number(tmp_path, data_dir):
 def test_cli_batch_with_two_workers_writes_good_lines_and_fails(tmp_path, data_dir, monkeypatch, capsys):
     monkeypatch.setenv("GLMTTS_SAMPLE_RATE", "16000")
     out = tmp_path / "out"
-    code = main(["batch", str(_jsonl(tmp_path)), "-o", str(out), "--workers", "2",
-                 "--data-dir", str(data_dir), "--no-progress"])
+    code = main(
+        [
+            "batch",
+            "run",
+            str(_jsonl(tmp_path)),
+            "-o",
+            str(out),
+            "--workers",
+            "2",
+            "--data-dir",
+            str(data_dir),
+            "--no-progress",
+        ]
+    )
     assert code == 1
     err = capsys.readouterr().err
     assert "in.jsonl:line 3: missing uttid" in err and "line 6:" in err
@@ -96,8 +120,10 @@ def test_cli_batch_with_two_workers_writes_good_lines_and_fails(tmp_path, data_d
 
 def test_run_batch_isolates_a_line_that_fails_during_synthesis(tmp_path):
     synth = build_synthesizer(load_settings({"GLMTTS_MAX_INPUT_CHARS": "40"}))
-    items, errors = parse_jsonl(['{"uttid": "ok", "syn_text": "short"}',
-                                 json.dumps({"uttid": "long", "syn_text": "word " * 20})], tmp_path)
+    items, errors = parse_jsonl(
+        ['{"uttid": "ok", "syn_text": "short"}', json.dumps({"uttid": "long", "syn_text": "word " * 20})],
+        tmp_path,
+    )
     manifest = run_batch(items, synth, tmp_path / "out", workers=1, progress=False, errors=errors)
     assert [i["status"] for i in manifest["items"]] == ["ok", "failed"]
     assert "InvalidText" in manifest["items"][1]["error"]
@@ -121,7 +147,7 @@ def test_a_dying_worker_fails_lines_not_the_batch(tmp_path, monkeypatch):
     path = tmp_path / "in.jsonl"
     path.write_text('{"uttid": "a", "syn_text": "fine"}\n{"uttid": "b", "syn_text": "crash now"}\n')
     out = tmp_path / "out"
-    assert main(["batch", str(path), "-o", str(out), "--workers", "2", "--no-progress"]) == 1
+    assert main(["batch", "run", str(path), "-o", str(out), "--workers", "2", "--no-progress"]) == 1
     manifest = json.loads((out / "manifest.json").read_text())
     crashed = next(item for item in manifest["items"] if item["uttid"] == "b")
     assert crashed["status"] == "failed" and "worker process died" in crashed["error"]
@@ -130,7 +156,7 @@ def test_a_dying_worker_fails_lines_not_the_batch(tmp_path, monkeypatch):
 def test_cli_batch_all_good_exits_zero(tmp_path, capsys):
     path = tmp_path / "ok.jsonl"
     path.write_text('{"uttid": "a", "syn_text": "Hello."}\n{"uttid": "b", "syn_text": "你好。"}\n')
-    assert main(["batch", str(path), "-o", str(tmp_path / "o"), "--no-progress"]) == 0
+    assert main(["batch", "run", str(path), "-o", str(tmp_path / "o"), "--no-progress"]) == 0
     assert "2 of 2 lines synthesised, 0 failed" in capsys.readouterr().out
 
 
@@ -142,16 +168,19 @@ def test_cli_synth_writes_audio_and_reports_rtf(tmp_path, capsys):
     assert "real-time factor" in capsys.readouterr().out
 
 
-@pytest.mark.parametrize(("argv", "env", "message"), [
-    (["synth", "hi", "-o", "{tmp}/x.ogg"], {}, "cannot tell the format"),
-    (["synth", "", "-o", "{tmp}/x.wav"], {}, "text is empty"),
-    (["synth", "hi", "-o", "{tmp}/x.wav", "--voice", "nobody"], {}, "unknown voice 'nobody'"),
-    (["synth", "hi", "-o", "{tmp}/x.wav"], {"GLMTTS_PORT": "http"}, "GLMTTS_PORT"),
-    (["batch", "{tmp}/absent.jsonl", "-o", "{tmp}/o"], {}, "cannot read"),
-    (["batch", "{tmp}/absent.jsonl", "-o", "{tmp}/o", "--workers", "0"], {}, "at least 1"),
-    (["synth"], {}, "required"),
-    (["synth", "hi", "-o", "{tmp}/x.wav", "--speed", "9"], {}, "outside 0.25-4"),
-])
+@pytest.mark.parametrize(
+    ("argv", "env", "message"),
+    [
+        (["synth", "hi", "-o", "{tmp}/x.ogg"], {}, "cannot tell the format"),
+        (["synth", "", "-o", "{tmp}/x.wav"], {}, "text is empty"),
+        (["synth", "hi", "-o", "{tmp}/x.wav", "--voice", "nobody"], {}, "unknown voice 'nobody'"),
+        (["synth", "hi", "-o", "{tmp}/x.wav"], {"GLMTTS_PORT": "http"}, "GLMTTS_PORT"),
+        (["batch", "run", "{tmp}/absent.jsonl", "-o", "{tmp}/o"], {}, "cannot read"),
+        (["batch", "run", "{tmp}/absent.jsonl", "-o", "{tmp}/o", "--workers", "0"], {}, "at least 1"),
+        (["synth"], {}, "required"),
+        (["synth", "hi", "-o", "{tmp}/x.wav", "--speed", "9"], {}, "outside 0.25-4"),
+    ],
+)
 def test_cli_usage_errors_exit_2(tmp_path, monkeypatch, capsys, argv, env, message):
     monkeypatch.setenv("GLMTTS_DATA_DIR", str(tmp_path))
     for key, value in env.items():

@@ -19,7 +19,7 @@ import numpy as np
 import openai
 import pytest
 import soundfile as sf
-import tts_test_backends
+from harness import tts_backends as tts_test_backends
 from glm_tts_server.encoding import FORMATS
 
 TEXT = "Hello from the speech service. This second sentence makes the clip longer."

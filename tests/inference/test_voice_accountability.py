@@ -10,7 +10,7 @@ import pytest
 from conftest import CONSENT, error_message, tone_wav
 from glm_tts_server.constants import SPEECH_PATH, TTS_PATH, VOICES_PATH
 from glm_tts_server.server import create_app
-from tts_test_backends import ToneBackend
+from harness.tts_backends import ToneBackend
 
 
 def _register(client, name="alice", consent=CONSENT, headers=None):

@@ -14,7 +14,7 @@ import yaml
 from harness.kube_schema import validate_all
 from harness.paths import TEKTON_CATALOG
 from harness.tekton_schema import validate_tekton
-from tkn_catalog import (
+from task_steps import (
     TEKTON_KINDS,
     VAR,
     all_documents,
@@ -22,7 +22,6 @@ from tkn_catalog import (
     catalog_resources,
     documents,
     repo_relative,
-    steps_with_scripts,
     yaml_files,
 )
 
@@ -37,9 +36,14 @@ REQUIRED_ANNOTATIONS = (
     "tekton.dev/platforms",
 )
 EXPECTED_TASKS = {
-    "glm-tts-build-image", "glm-tts-gpu-preflight", "glm-tts-cuda-check", "glm-tts-helm-deploy",
+    "glm-tts-build-image",
+    "glm-tts-gpu-preflight",
+    "glm-tts-cuda-check",
+    "glm-tts-helm-deploy",
     "glm-tts-verify",
-    "glm-tts-batch-plan", "glm-tts-batch-synthesize", "glm-tts-batch-gather",
+    "glm-tts-batch-plan",
+    "glm-tts-batch-synthesize",
+    "glm-tts-batch-gather",
 }
 EXPECTED_PIPELINES = {"glm-tts-cicd", "glm-tts-batch"}
 TRIGGERS_KINDS = {"EventListener", "TriggerBinding", "TriggerTemplate"}
@@ -72,8 +76,9 @@ def test_every_yaml_validates_against_its_engine(path):
             pytest.fail(f"{path}: unexpected kind {kind!r} (no engine to validate it)")
 
 
-@pytest.mark.parametrize(("kind_dir", "name", "version", "main"), RESOURCES,
-                         ids=[f"{k}/{n}/{v}" for k, n, v, _ in RESOURCES])
+@pytest.mark.parametrize(
+    ("kind_dir", "name", "version", "main"), RESOURCES, ids=[f"{k}/{n}/{v}" for k, n, v, _ in RESOURCES]
+)
 def test_tep0003_layout_and_metadata(kind_dir, name, version, main):
     directory = main.parent
     assert main.is_file(), f"{kind_dir}/{name}/{version} needs {main.name}"
@@ -99,13 +104,69 @@ def test_tep0003_layout_and_metadata(kind_dir, name, version, main):
         assert heading in readme, f"{name}/README.md lacks {heading!r}"
     for item in doc["spec"].get("params", []) + doc["spec"].get("results", []):
         assert f"`{item['name']}`" in readme, f"{name}/README.md does not document {item['name']}"
-    for word in ("kubectl apply", "tkn hub install", "resolver: git", "resolver: bundles"):
-        assert word in readme, f"{name}/README.md does not show installing with {word!r}"
+    assert_install_section(kind_dir, name, version, readme)
     samples = list((directory / "samples").glob("*.yaml"))
     assert samples, f"{name} needs samples/*.yaml"
     runs = [d for s in samples for d in documents(s)]
     assert any(d["kind"] in ("TaskRun", "PipelineRun") for d in runs)
     assert (directory / "tests" / "run.yaml").is_file(), f"{name} needs tests/run.yaml"
+
+
+CANONICAL_GIT = "https://github.com/glm-tts/glm-tts-k8s.git"
+BUNDLE_REPO = "ghcr.io/glm-tts/tekton"
+HUB_REPOS = {"task": "glm-tts-tasks", "pipeline": "glm-tts-pipelines"}
+SEMVER = re.compile(r"(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)")
+
+
+def resolver_blocks(readme: str) -> dict[str, dict[str, str]]:
+    """{resolver: {param: value}} from the README's YAML examples."""
+    out = {}
+    for block in re.findall(r"```yaml\n(.*?)```", readme, re.S):
+        ref = yaml.safe_load(block)
+        spec = ref.get("taskRef") or ref.get("pipelineRef") if isinstance(ref, dict) else None
+        if isinstance(spec, dict) and "resolver" in spec:
+            out[spec["resolver"]] = {p["name"]: p["value"] for p in spec["params"]}
+    return out
+
+
+def assert_install_section(kind_dir: str, name: str, version: str, readme: str) -> None:
+    """What `tkn hub install` and the resolvers need, with the real values (issue: Artifact Hub)."""
+    assert SEMVER.fullmatch(version), f"{name}: version folder {version!r} is not full SemVer (Artifact Hub)"
+    install = f"tkn hub install task {name} --type artifact --from {HUB_REPOS[kind_dir]} --version {version}"
+    if kind_dir == "task":  # tkn hub install has no pipeline verb (v0.46): pipelines use the hub resolver
+        assert install in readme, f"{name}/README.md lacks the exact line: {install}"
+    assert f"kubectl apply -f tekton-catalog/{kind_dir}/{name}/{version}/{name}.yaml" in readme
+    blocks = resolver_blocks(readme)
+    assert blocks["git"] == {
+        "url": CANONICAL_GIT,
+        "revision": f"tekton/{name}/v{version}",
+        "pathInRepo": f"tekton-catalog/{kind_dir}/{name}/{version}/{name}.yaml",
+    }
+    assert blocks["hub"] == {
+        "type": "artifact",
+        "catalog": HUB_REPOS[kind_dir],
+        "kind": kind_dir,
+        "name": name,
+        "version": version,
+    }
+    bundle = blocks["bundles"]
+    assert re.fullmatch(r"sha256:[0-9a-f]{64}", bundle["bundle"].rsplit("@", 1)[1]), "pin the real digest"
+    assert bundle["name"] == name and bundle["kind"] == kind_dir
+    assert re.fullmatch(
+        rf"{re.escape(BUNDLE_REPO)}/{name}:{re.escape(version)}@sha256:([0-9a-f]{{64}}|<digest>)",
+        bundle["bundle"],
+    ), bundle["bundle"]
+    assert "example" not in readme, f"{name}/README.md still shows a placeholder host"
+
+
+@pytest.mark.parametrize("kind_dir", ["task", "pipeline"])
+def test_artifact_hub_repository_metadata(kind_dir):
+    meta = yaml.safe_load((TEKTON_CATALOG / kind_dir / "artifacthub-repo.yml").read_text())
+    assert set(meta) <= {"repositoryID", "owners", "ignore"}
+    assert meta["owners"] and all(o["name"] and "@" in o["email"] for o in meta["owners"])
+    # Artifact Hub lists <path>/<name>/<version>/<name>.yaml: nothing else may sit beside the packages
+    for entry in (TEKTON_CATALOG / kind_dir).iterdir():
+        assert entry.is_dir() or entry.name == "artifacthub-repo.yml", entry
 
 
 def test_every_task_and_pipeline_is_exercised_by_a_sample_and_a_test():
@@ -127,13 +188,14 @@ def test_every_task_and_pipeline_is_exercised_by_a_sample_and_a_test():
 STEPS = list(all_steps())
 
 
-@pytest.mark.parametrize(("path", "owner", "step"), STEPS,
-                         ids=[f"{repo_relative(p)}:{o}:{s.get('name')}" for p, o, s in STEPS])
+@pytest.mark.parametrize(
+    ("path", "owner", "step"), STEPS, ids=[f"{repo_relative(p)}:{o}:{s.get('name')}" for p, o, s in STEPS]
+)
 def test_every_step_is_named_pinned_and_env_driven(path, owner, step):
     assert re.fullmatch(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?", step.get("name", "")), f"{owner}: unnamed step"
     image = step["image"]
     if image.startswith("$(params."):
-        pname = image[len("$(params."):-1]
+        pname = image[len("$(params.") : -1]
         docs = [d for p, d in all_documents() if p == path and d["kind"] in ("Task", "Pipeline")]
         params = _params_for(docs[0], owner) if docs else []
         default = next((p.get("default") for p in params if p["name"] == pname), None)
@@ -174,12 +236,17 @@ def test_external_tool_images_are_pinned_by_digest():
     for path, owner, step in STEPS:
         image = step["image"]
         if image.startswith("$(params.HELM_IMAGE"):
-            image = next(p["default"] for d in documents(path) for p in d["spec"]["params"]
-                         if p["name"] == "HELM_IMAGE")
+            image = next(
+                p["default"]
+                for d in documents(path)
+                for p in d["spec"]["params"]
+                if p["name"] == "HELM_IMAGE"
+            )
         if "glm-tts-hooks" in image or image.startswith("$("):
             continue
-        assert re.search(r"@sha256:[0-9a-f]{64}$", image), \
+        assert re.search(r"@sha256:[0-9a-f]{64}$", image), (
             f"{owner}/{step['name']}: {image} not pinned by digest"
+        )
 
 
 def test_kaniko_is_the_maintained_fork():
@@ -196,15 +263,17 @@ def test_steps_run_as_non_root_except_kaniko():
             assert not sc.get("privileged")
             continue
         user = sc.get("runAsUser")
-        assert sc.get("runAsNonRoot") is True and isinstance(user, int) and user > 0, \
+        assert sc.get("runAsNonRoot") is True and isinstance(user, int) and user > 0, (
             f"{owner}/{step['name']} must run as a numeric non-root user"
+        )
         assert sc.get("allowPrivilegeEscalation") is False
 
 
 def test_gpu_limit_on_exactly_one_step_the_cuda_check():
     """Only glm-tts-cuda-check uses a GPU (preflight reads the API; builds need none)."""
     gpu_steps = [
-        (owner, step["name"], step["computeResources"]["limits"]) for _, owner, step in STEPS
+        (owner, step["name"], step["computeResources"]["limits"])
+        for _, owner, step in STEPS
         if any("gpu" in k for k in (step.get("computeResources", {}).get("limits") or {}))
         or any("gpu" in k for k in (step.get("computeResources", {}).get("requests") or {}))
     ]
@@ -213,7 +282,7 @@ def test_gpu_limit_on_exactly_one_step_the_cuda_check():
 
 
 def test_build_results_are_chains_type_hints():
-    (doc,) = documents(TEKTON_CATALOG / "task/glm-tts-build-image/0.1/glm-tts-build-image.yaml")
+    (doc,) = documents(TEKTON_CATALOG / "task/glm-tts-build-image/0.1.0/glm-tts-build-image.yaml")
     results = {r["name"]: r for r in doc["spec"]["results"]}
     assert set(results) >= {"IMAGE_URL", "IMAGE_DIGEST"}
     params = {p["name"]: p for p in doc["spec"]["params"]}
@@ -224,7 +293,7 @@ def test_build_results_are_chains_type_hints():
 
 
 def test_cicd_pipeline_wires_digests_and_reports_status():
-    (doc,) = documents(TEKTON_CATALOG / "pipeline/glm-tts-cicd/0.1/glm-tts-cicd.yaml")
+    (doc,) = documents(TEKTON_CATALOG / "pipeline/glm-tts-cicd/0.1.0/glm-tts-cicd.yaml")
     tasks = {t["name"]: t for t in doc["spec"]["tasks"]}
     clone = tasks["fetch-source"]["taskRef"]
     assert clone["resolver"] == "git"
@@ -255,14 +324,14 @@ def test_cicd_pipeline_wires_digests_and_reports_status():
 
 
 def test_batch_pipeline_fans_out_with_a_matrix_over_the_plan():
-    (doc,) = documents(TEKTON_CATALOG / "pipeline/glm-tts-batch/0.1/glm-tts-batch.yaml")
+    (doc,) = documents(TEKTON_CATALOG / "pipeline/glm-tts-batch/0.1.0/glm-tts-batch.yaml")
     tasks = {t["name"]: t for t in doc["spec"]["tasks"]}
     (mparam,) = tasks["synthesize"]["matrix"]["params"]
     assert mparam == {"name": "SHARD", "value": "$(tasks.plan.results.SHARDS[*])"}
-    (plan_doc,) = documents(TEKTON_CATALOG / "task/glm-tts-batch-plan/0.1/glm-tts-batch-plan.yaml")
+    (plan_doc,) = documents(TEKTON_CATALOG / "task/glm-tts-batch-plan/0.1.0/glm-tts-batch-plan.yaml")
     assert {r["name"]: r.get("type") for r in plan_doc["spec"]["results"]}["SHARDS"] == "array"
     assert tasks["gather"]["runAfter"] == ["synthesize"]
-    readme = (TEKTON_CATALOG / "pipeline/glm-tts-batch/0.1/README.md").read_text()
+    readme = (TEKTON_CATALOG / "pipeline/glm-tts-batch/0.1.0/README.md").read_text()
     assert "default-maximum-matrix-combinations-count" in readme
 
 
@@ -273,16 +342,45 @@ def test_top_level_readme_lists_everything():
     assert "triggers/glm-tts-cicd" in readme
 
 
-def test_scripts_are_found():
-    """Guard for the script tests below: they must see every scripted step."""
-    assert len(list(steps_with_scripts())) >= 10
+OUR_CLIS = {"glm-tts-server", "glm-tts-hooks"}
+MAX_GLUE_LINES = 10
 
 
-SCRIPTED = list(steps_with_scripts())
+def _image_default(path, owner, step) -> str:
+    image = step["image"]
+    if image.startswith("$(params."):
+        docs = [d for p, d in all_documents() if p == path and d["kind"] in ("Task", "Pipeline")]
+        params = _params_for(docs[0], owner) if docs else []
+        image = next((p.get("default") for p in params if p["name"] == image[len("$(params.") : -1]), image)
+    return image
 
 
-@pytest.mark.parametrize(("path", "owner", "step"), SCRIPTED,
-                         ids=[f"{repo_relative(p)}:{o}:{s['name']}" for p, o, s in SCRIPTED])
+def test_steps_on_our_images_are_thin_calls_into_our_clis():
+    """A step running a glm-tts image calls its CLI through command/args: no script, no logic in YAML."""
+    ours = [(p, o, s) for p, o, s in STEPS if "/glm-tts/glm-tts" in _image_default(p, o, s)]
+    assert len(ours) >= 6, [s["name"] for _, _, s in ours]
+    for _path, owner, step in ours:
+        assert "script" not in step, f"{owner}/{step['name']}: move the logic into the CLI"
+        assert step.get("command", [None])[0] in OUR_CLIS, f"{owner}/{step['name']}: {step.get('command')}"
+
+
+SCRIPTED = [(p, o, s) for p, o, s in STEPS if "script" in s]
+
+
+@pytest.mark.parametrize(
+    ("path", "owner", "step"), SCRIPTED, ids=[f"{repo_relative(p)}:{o}:{s['name']}" for p, o, s in SCRIPTED]
+)
+def test_scripts_are_shell_and_short_where_they_are_glue(path, owner, step):
+    """Only third-party images (Kaniko, helm, busybox) keep scripts, and those are shell."""
+    first = step["script"].splitlines()[0]
+    assert first in ("#!/bin/sh", "#!/busybox/sh"), f"{owner}/{step['name']}: {first}"
+    if "busybox" in step["image"]:  # test and report glue
+        assert len(step["script"].splitlines()) <= MAX_GLUE_LINES, f"{owner}/{step['name']}"
+
+
+@pytest.mark.parametrize(
+    ("path", "owner", "step"), SCRIPTED, ids=[f"{repo_relative(p)}:{o}:{s['name']}" for p, o, s in SCRIPTED]
+)
 def test_script_env_matches_the_step_env(path, owner, step):
     """Every PARAM_/WORKSPACE_/RESULT_ variable a script reads is declared in the step's env, and
     every declared one is read (a typo would otherwise surface only on the untested path)."""

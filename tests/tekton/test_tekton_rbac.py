@@ -15,12 +15,14 @@ import pytest
 from harness.helm import render_chart
 from harness.kube_schema import validate_all
 from harness.paths import CHARTS, TEKTON_CATALOG
-from tkn_catalog import documents
+from task_steps import documents
 
-RBAC_FILES = [*sorted(TEKTON_CATALOG.glob("*/*/*/rbac/*.yaml")),
-              TEKTON_CATALOG / "triggers/glm-tts-cicd/rbac.yaml"]
-DEPLOYER = TEKTON_CATALOG / "task/glm-tts-helm-deploy/0.1/rbac/glm-tts-deployer.yaml"
-CHECKER = TEKTON_CATALOG / "task/glm-tts-gpu-preflight/0.1/rbac/glm-tts-checker.yaml"
+RBAC_FILES = [
+    *sorted(TEKTON_CATALOG.glob("*/*/*/rbac/*.yaml")),
+    TEKTON_CATALOG / "triggers/glm-tts-cicd/rbac.yaml",
+]
+DEPLOYER = TEKTON_CATALOG / "task/glm-tts-helm-deploy/0.1.0/rbac/glm-tts-deployer.yaml"
+CHECKER = TEKTON_CATALOG / "task/glm-tts-gpu-preflight/0.1.0/rbac/glm-tts-checker.yaml"
 MANAGE = {"get", "create", "update", "patch", "delete"}
 
 # kind → (API group, resource, namespaced)
@@ -77,8 +79,12 @@ def test_rbac_is_valid_and_has_no_wildcards(path):
 
 def test_checker_grants_the_preflight_contract_and_only_reads():
     cluster = rules_of(CHECKER, "ClusterRole")
-    for resource, group in (("nodes", ""), ("pods", ""), ("runtimeclasses", "node.k8s.io"),
-                            ("storageclasses", "storage.k8s.io")):
+    for resource, group in (
+        ("nodes", ""),
+        ("pods", ""),
+        ("runtimeclasses", "node.k8s.io"),
+        ("storageclasses", "storage.k8s.io"),
+    ):
         for verb in ("get", "list"):
             assert allows(cluster, group, resource, verb), (resource, verb)
     assert allows(cluster, "authorization.k8s.io", "selfsubjectaccessreviews", "create")
@@ -131,8 +137,9 @@ def ungrantable(objects) -> list[str]:
             continue
         held = cluster if obj["kind"] == "ClusterRole" else role + cluster
         for rule in obj.get("rules", []):
-            for group, resource, verb in itertools.product(rule.get("apiGroups", [""]), rule["resources"],
-                                                          rule["verbs"]):
+            for group, resource, verb in itertools.product(
+                rule.get("apiGroups", [""]), rule["resources"], rule["verbs"]
+            ):
                 if not allows(held, group, resource, verb, rule.get("resourceNames", ())):
                     name = f"{obj['kind']}/{obj['metadata']['name']}"
                     problems.append(f"{name} grants {verb} {group}/{resource}")
@@ -141,11 +148,17 @@ def ungrantable(objects) -> list[str]:
 
 def test_coverage_checks_catch_what_the_deployer_lacks():
     """The two checks below on known objects: what the deployer holds passes, the rest is named."""
-    preflight_reader = {"kind": "ClusterRole", "metadata": {"name": "reader"}, "rules": [
-        {"apiGroups": [""], "resources": ["nodes", "pods"], "verbs": ["get", "list"]}]}
+    preflight_reader = {
+        "kind": "ClusterRole",
+        "metadata": {"name": "reader"},
+        "rules": [{"apiGroups": [""], "resources": ["nodes", "pods"], "verbs": ["get", "list"]}],
+    }
     assert ungrantable([preflight_reader]) == []
-    greedy = {"kind": "ClusterRole", "metadata": {"name": "greedy"}, "rules": [
-        {"apiGroups": [""], "resources": ["secrets"], "verbs": ["list"]}]}
+    greedy = {
+        "kind": "ClusterRole",
+        "metadata": {"name": "greedy"},
+        "rules": [{"apiGroups": [""], "resources": ["secrets"], "verbs": ["list"]}],
+    }
     assert ungrantable([greedy]) == ["ClusterRole/greedy grants list /secrets"]
     assert uncovered([{"kind": "Deployment"}, {"kind": "ClusterRoleBinding"}]) == []
     assert uncovered([{"kind": "StatefulSet"}])[0].startswith("the chart renders StatefulSet")
@@ -159,12 +172,17 @@ def test_deployer_covers_every_object_the_chart_renders():
 def test_deployer_holds_every_permission_the_chart_grants():
     problems = ungrantable(chart_renders())
     assert not problems, "the deployer could not create these (RBAC escalation prevention):\n" + "\n".join(
-        problems)
+        problems
+    )
 
 
 def test_rbac_subjects_point_at_the_service_accounts_they_define():
-    accounts = {(d["metadata"]["namespace"], d["metadata"]["name"])
-                for p in RBAC_FILES for d in documents(p) if d["kind"] == "ServiceAccount"}
+    accounts = {
+        (d["metadata"]["namespace"], d["metadata"]["name"])
+        for p in RBAC_FILES
+        for d in documents(p)
+        if d["kind"] == "ServiceAccount"
+    }
     for path in RBAC_FILES:
         for doc in documents(path):
             for subject in doc.get("subjects", []):

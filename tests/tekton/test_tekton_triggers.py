@@ -13,7 +13,7 @@ import pytest
 from harness.kube_schema import validate_all
 from harness.paths import TEKTON_CATALOG
 from harness.tekton_schema import validate_tekton
-from tkn_catalog import documents
+from task_steps import documents
 
 FIXTURES = Path(__file__).parent / "fixtures"
 TRIGGERS = TEKTON_CATALOG / "triggers" / "glm-tts-cicd"
@@ -52,7 +52,7 @@ def test_binding_reads_a_real_push_payload():
     assert params["git-revision"] == PAYLOAD["after"]
     assert re.fullmatch(r"[0-9a-f]{40}", params["git-revision"])
     assert params["git-revision"] == params["head-commit"]
-    assert params["git-url"] == "https://github.com/example-org/glm-tts-k8s.git"
+    assert params["git-url"] == "https://github.com/glm-tts/glm-tts-k8s.git"
     assert params["repository"] == "example-org/glm-tts-k8s"
     assert params["delivery-id"] == HEADERS["X-GitHub-Delivery"]
 
@@ -120,7 +120,7 @@ def test_template_renders_a_valid_pipelinerun_of_the_cicd_pipeline():
     run = render_template(bound_params())
     validate_tekton(run)
     assert run["spec"]["pipelineRef"] == {"name": "glm-tts-cicd"}
-    (pipeline,) = documents(TEKTON_CATALOG / "pipeline/glm-tts-cicd/0.1/glm-tts-cicd.yaml")
+    (pipeline,) = documents(TEKTON_CATALOG / "pipeline/glm-tts-cicd/0.1.0/glm-tts-cicd.yaml")
     declared = {p["name"]: p for p in pipeline["spec"]["params"]}
     given = {p["name"]: p["value"] for p in run["spec"]["params"]}
     assert set(given) <= set(declared)
@@ -142,9 +142,12 @@ def test_eventlistener_rbac_uses_the_standard_triggers_roles():
     listener = objects()["EventListener"]
     sa = listener["spec"]["serviceAccountName"]
     refs = {(d["kind"], d["roleRef"]["name"]) for d in docs if "roleRef" in d}
-    assert refs == {("RoleBinding", "tekton-triggers-eventlistener-roles"),
-                    ("ClusterRoleBinding", "tekton-triggers-eventlistener-clusterroles")}
+    assert refs == {
+        ("RoleBinding", "tekton-triggers-eventlistener-roles"),
+        ("ClusterRoleBinding", "tekton-triggers-eventlistener-clusterroles"),
+    }
     for d in docs:
         if "subjects" in d:
-            assert d["subjects"] == [{"kind": "ServiceAccount", "name": sa,
-                                      "namespace": listener["metadata"]["namespace"]}]
+            assert d["subjects"] == [
+                {"kind": "ServiceAccount", "name": sa, "namespace": listener["metadata"]["namespace"]}
+            ]

@@ -18,11 +18,11 @@ from glm_tts_server.config import Settings
 from glm_tts_server.constants import OPENAPI_PATH
 from glm_tts_server.server import errors
 from glm_tts_server.server.auth import require_api_key
-from glm_tts_server.server.batches import BatchManager
+from glm_tts_server.server.batch_jobs import BatchJobs
 from glm_tts_server.server.guards import CrossSiteGuard
 from glm_tts_server.server.middleware import ServiceMiddleware
 from glm_tts_server.server.request_context import RequestContext
-from glm_tts_server.server.routes import admin, batch, health, models, tts, ui, voices
+from glm_tts_server.server.routes import admin, batch_api, health, models, tts, ui, voices
 from glm_tts_server.server.service import Service
 from glm_tts_server.server.speech import SpeechRunner
 
@@ -54,7 +54,7 @@ def create_app(settings: Settings, backend: Backend | None = None) -> FastAPI:
                               "reference voices, batch jobs.")
     app.state.service = service
     app.state.speech = SpeechRunner(service)
-    app.state.batches = BatchManager(service)
+    app.state.batches = BatchJobs(service)
     errors.install(app)
     app.add_middleware(CrossSiteGuard, render=lambda request, exc: app.exception_handlers[HTTPException](
         request, exc))
@@ -69,7 +69,7 @@ def create_app(settings: Settings, backend: Backend | None = None) -> FastAPI:
     app.include_router(tts.router, dependencies=api_key, tags=["speech"])
     app.include_router(models.router, dependencies=api_key)
     app.include_router(voices.router, dependencies=api_key)
-    app.include_router(batch.router, dependencies=api_key)
+    app.include_router(batch_api.router, dependencies=api_key)
     app.include_router(admin.router)
     app.include_router(ui.router)
     app.openapi = lambda: _openapi(app, settings)  # type: ignore[method-assign]

@@ -57,14 +57,14 @@ class WorkQueue:
         backlog = max(self.waiting, 1)
         return max(1, math.ceil(self._avg_task_s * backlog / self.workers))
 
-    def submit(self, fn: Callable[..., T], *args: object, block: bool = False) -> Future[T]:
+    def submit(self, fn: Callable[..., T], *args: object, block: bool = False, reserve: int = 0) -> Future[T]:
         """Queue `fn(*args)`; raise QueueFull when there is no room (or wait for it when `block`).
 
         `block` is for background work (batch jobs) that must share the workers without
-        ever being refused.
+        ever being refused; `reserve` slots are left free for others (interactive requests).
         """
         with self._room:
-            while self._admitted >= self.capacity:
+            while self._admitted >= self.capacity - reserve:
                 if not block:
                     raise QueueFull(self.retry_after_s())
                 self._room.wait()
@@ -93,7 +93,7 @@ class WorkQueue:
     def _release(self, _future: Future | None = None) -> None:
         with self._room:
             self._admitted -= 1
-            self._room.notify()
+            self._room.notify_all()  # waiters differ in their reserve: let each re-check
 
     def shutdown(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)
