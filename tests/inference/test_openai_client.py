@@ -19,8 +19,8 @@ import numpy as np
 import openai
 import pytest
 import soundfile as sf
-from harness import tts_backends as tts_test_backends
 from glm_tts_server.encoding import FORMATS
+from harness import tts_backends as tts_test_backends
 
 TEXT = "Hello from the speech service. This second sentence makes the clip longer."
 RATE = 24000

@@ -10,7 +10,6 @@ import pytest
 from conftest import assert_speech, error_message, tone_wav
 from glm_tts_server.constants import BATCH_PATH
 
-
 NDJSON = {"content-type": "application/x-ndjson"}
 
 
@@ -81,7 +80,9 @@ def test_finished_batch_survives_a_restart(start_server, tmp_path):
     data_dir = tmp_path / "shared-data"
     first = start_server(data_dir=data_dir)
     with first.client() as client:
-        accepted = client.post(BATCH_PATH, content=_jsonl({"uttid": "a", "syn_text": "Keep me."}), headers=NDJSON)
+        accepted = client.post(
+            BATCH_PATH, content=_jsonl({"uttid": "a", "syn_text": "Keep me."}), headers=NDJSON
+        )
         batch_id = accepted.json()["id"]
         _wait_done(client, batch_id)
     first.stop()
@@ -165,7 +166,10 @@ def test_every_batch_has_a_final_status_after_shutdown(start_server, tmp_path):
         drain_timeout_s=1.0,
     )
     with server.client() as client:
-        ids = [client.post(BATCH_PATH, content=_lines(5, f"b{i}-"), headers=NDJSON).json()["id"] for i in range(6)]
+        ids = [
+            client.post(BATCH_PATH, content=_lines(5, f"b{i}-"), headers=NDJSON).json()["id"]
+            for i in range(6)
+        ]
     server.stop()
     states = {}
     for batch_id in ids:
