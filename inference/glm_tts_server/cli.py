@@ -79,7 +79,7 @@ def _parser() -> argparse.ArgumentParser:
     synth.add_argument("--seed", type=int)
     synth.add_argument("--speed", type=float, default=1.0)
 
-    add_batch_commands(sub)
+    add_batch_commands(sub, epilog)
     return parser
 
 

@@ -13,6 +13,7 @@ import av
 import numpy as np
 import pytest
 from harness.tts_backends import ToneBackend
+from playwright.sync_api import expect
 
 from browser.conftest import start_server
 from browser.tone import speechlike_wav
@@ -22,10 +23,11 @@ TIMEOUT_MS = 30_000
 
 
 def wait_text(page, element_id: str, pattern: str) -> None:
-    """Wait until the element's text matches the regular expression (a JavaScript one)."""
-    page.wait_for_function(
-        f"/{pattern}/.test(document.getElementById('{element_id}').textContent)", timeout=TIMEOUT_MS
-    )
+    """Wait until the element's text matches the regular expression.
+
+    Through Playwright's locator assertions, not `wait_for_function`: that evaluates a string in
+    the page, which the page's Content-Security-Policy (no 'unsafe-eval') rightly refuses."""
+    expect(page.locator(f"#{element_id}")).to_have_text(re.compile(pattern), timeout=TIMEOUT_MS)
 
 
 def duration(data: bytes) -> float:
@@ -48,7 +50,7 @@ def espeak(tmp_path_factory):
 
 def test_status_shows_backend_model_readiness_and_queue_without_gpu_controls(espeak, open_page):
     page = open_page(espeak.url).page
-    page.wait_for_function("document.getElementById('info-backend').textContent === 'espeak'")
+    wait_text(page, "info-backend", "^espeak$")
     assert page.text_content("#info-model") == "espeak"
     assert page.text_content("#info-ready") == "ready"
     assert re.fullmatch(r"0 waiting, 0 running \(room for \d+\)", page.text_content("#info-queue"))
@@ -189,7 +191,7 @@ def test_api_key_field_unlocks_a_protected_server(serve, open_page):
     wait_text(page, "info-ready", r"missing API key")
     page.fill("#api-key", "k3y")
     page.press("#api-key", "Tab")  # change fires on leaving the field
-    page.wait_for_function("document.getElementById('info-backend').textContent === 'tone'")
+    wait_text(page, "info-backend", "^tone$")
     page.click("#speak")
     wait_text(page, "speak-status", r"s of audio in")
 
@@ -217,7 +219,7 @@ def test_every_control_has_an_accessible_name_and_keyboard_reaches_speak(espeak,
 def test_phone_width_has_no_horizontal_scrolling(espeak, open_page):
     watched = open_page(espeak.url, viewport={"width": 375, "height": 740}, is_mobile=True, has_touch=True)
     page = watched.page
-    page.wait_for_function("document.getElementById('info-backend').textContent === 'espeak'")
+    wait_text(page, "info-backend", "^espeak$")
     overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
     assert overflow <= 0, f"the page is {overflow}px wider than a phone"
     box = page.locator("#speak").bounding_box()

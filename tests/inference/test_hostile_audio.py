@@ -12,7 +12,7 @@ import io
 import httpx
 import pytest
 import soundfile as sf
-from conftest import tone_wav
+from conftest import CONSENT, tone_wav
 from glm_tts_server.audio import InvalidAudio, read_reference
 from harness.audio_bombs import constant_flac, lying_length_flac
 from hostile import error_text, memory_kb
@@ -50,7 +50,7 @@ def test_bombs_are_refused_with_422_and_memory_stays_flat(start_server_process) 
     with httpx.Client(base_url=server.url, timeout=60) as client:
         ok = client.post(
             "/v1/voices",
-            data={"name": "calm", "transcript": "hello there"},
+            data={"name": "calm", "transcript": "hello there", "consent": CONSENT},
             files={"audio": ("v.wav", tone_wav(), "audio/wav")},
         )
         assert ok.status_code == 201, ok.text
@@ -59,7 +59,7 @@ def test_bombs_are_refused_with_422_and_memory_stays_flat(start_server_process) 
         answers = [
             client.post(
                 "/v1/voices",
-                data={"name": "bomb", "transcript": "hello"},
+                data={"name": "bomb", "transcript": "hello", "consent": CONSENT},
                 files={"audio": ("v.flac", bomb, "audio/flac")},
             ),
             client.post(
@@ -80,7 +80,7 @@ def test_bombs_are_refused_with_422_and_memory_stays_flat(start_server_process) 
             ),
             client.post(
                 "/v1/voices",
-                data={"name": "liar", "transcript": "hello"},
+                data={"name": "liar", "transcript": "hello", "consent": CONSENT},
                 files={"audio": ("v.flac", lying_length_flac(), "audio/flac")},
             ),
         ]

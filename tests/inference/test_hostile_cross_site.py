@@ -7,12 +7,12 @@ no preflight; curl, the OpenAI client and the hooks send neither.
 from __future__ import annotations
 
 import pytest
-from conftest import tone_wav
+from conftest import CONSENT, tone_wav
 from harness.tts_backends import ToneBackend
 from hostile import error_text
 
 VOICE_FORM = {
-    "data": {"name": "calm", "transcript": "hello there"},
+    "data": {"name": "calm", "transcript": "hello there", "consent": CONSENT},
     "files": {"audio": ("v.wav", tone_wav(), "audio/wav")},
 }
 BATCH_LINE = b'{"uttid": "a", "syn_text": "hello", "prompt_text": "hi", "prompt_speech": "voices/x.wav"}\n'

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import tone_wav
+from conftest import CONSENT, tone_wav
 from harness.tts_backends import ToneBackend
 from hostile import error_text
 
@@ -28,7 +28,7 @@ def test_errors_name_neither_the_data_dir_nor_python_objects(server) -> None:
         answers = [
             client.post(
                 "/v1/voices",
-                data={"name": "x", "transcript": "hello"},
+                data={"name": "x", "transcript": "hello", "consent": CONSENT},
                 files={"audio": ("v.wav", b"RIFF\x00garbage", "audio/wav")},
             ),
             client.post("/v1/tts", json={"text": "hi", "prompt_text": "hi", "prompt_audio": "AAAAAAAA"}),

@@ -228,8 +228,9 @@ def test_a_batch_over_the_line_limit_is_refused(start_server):
     assert response.status_code == 422 and "over this server's limit of 3" in response.text
 
 
-def test_a_batch_must_say_it_is_jsonl(server):
+def test_a_batch_must_say_it_is_jsonl(start_server):
     """text/plain is a CORS "simple" type: a foreign page could post it without a preflight."""
+    server = start_server()
     with server.client() as client:
         for media in ("text/plain", "application/x-www-form-urlencoded", None):
             headers = {"content-type": media} if media else {}

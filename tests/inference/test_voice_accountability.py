@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
+import time
 
 import httpx
 import pytest
@@ -83,7 +85,10 @@ async def test_identity_headers_from_elsewhere_are_not_believed(tmp_path):
     app = create_app(settings, backend=ToneBackend())
     transport = httpx.ASGITransport(app=app, client=("10.1.2.3", 40000))  # another pod, not the sidecar
     async with app.router.lifespan_context(app):
-        app.state.service.wait_loaded(10)
+        deadline = time.monotonic() + 10
+        while not app.state.service.lifecycle.ready:  # the backend loads in the background
+            assert time.monotonic() < deadline, app.state.service.lifecycle.detail
+            await asyncio.sleep(0.01)
         async with httpx.AsyncClient(transport=transport, base_url="http://glm-tts") as client:
             created = await client.post(
                 VOICES_PATH,

@@ -65,13 +65,18 @@ def _result(parser: argparse.ArgumentParser, name: str, what: str) -> None:
     )
 
 
-def add_batch_commands(sub: argparse._SubParsersAction) -> None:
+def add_batch_commands(sub: argparse._SubParsersAction, epilog: str = "") -> None:
+    """The batch verbs; `epilog` (where each setting can also come from) ends every --help."""
+    shown = {"epilog": epilog, "formatter_class": argparse.RawDescriptionHelpFormatter}
     batch = sub.add_parser(
-        "batch", help="batch synthesis of an upstream-format JSONL file", description=__doc__.splitlines()[0]
+        "batch",
+        help="batch synthesis of an upstream-format JSONL file",
+        description=__doc__.splitlines()[0],
+        **shown,
     )
     verbs = batch.add_subparsers(dest="batch_command", required=True, metavar="VERB")
 
-    run = verbs.add_parser("run", help="synthesise a JSONL file in this process into a directory")
+    run = verbs.add_parser("run", **shown, help="synthesise a JSONL file in this process into a directory")
     run.add_argument(
         "file",
         metavar="FILE",
@@ -89,7 +94,7 @@ def add_batch_commands(sub: argparse._SubParsersAction) -> None:
     )
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
 
-    plan = verbs.add_parser("plan", help="check a JSONL file and cut it into balanced shards")
+    plan = verbs.add_parser("plan", **shown, help="check a JSONL file and cut it into balanced shards")
     _workspace(plan)
     plan.add_argument(
         "--input", required=True, metavar="REL", help="the JSONL file, relative to the workspace"
@@ -104,7 +109,7 @@ def add_batch_commands(sub: argparse._SubParsersAction) -> None:
     _result(plan, "shards", "the JSON array of shard paths")
     _result(plan, "lines", "the number of utterances")
 
-    synth = verbs.add_parser("synthesize", help="synthesise one shard against a running service")
+    synth = verbs.add_parser("synthesize", **shown, help="synthesise one shard against a running service")
     _workspace(synth)
     synth.add_argument("--shard", required=True, metavar="REL", help="shard file, relative to the workspace")
     synth.add_argument(
@@ -136,7 +141,9 @@ def add_batch_commands(sub: argparse._SubParsersAction) -> None:
     _result(synth, "ok-count", "the number of lines synthesised")
     _result(synth, "error-count", "the number of lines that failed")
 
-    gather = verbs.add_parser("gather", help="prove the shard manifests cover the input exactly once")
+    gather = verbs.add_parser(
+        "gather", **shown, help="prove the shard manifests cover the input exactly once"
+    )
     _workspace(gather)
     gather.add_argument("--input", required=True, metavar="REL", help="the JSONL file that was planned")
     gather.add_argument(
