@@ -16,7 +16,7 @@ COMMAND_MODULES = (
     "glm_tts_hooks.preflight.command",
     "glm_tts_hooks.cuda_check.command",
     "glm_tts_hooks.verify.command",
-    "glm_tts_hooks.webhook.command",
+    "glm_tts_hooks.image_policy.command",
 )
 
 EXIT_PASS, EXIT_FAILED, EXIT_USAGE = 0, 1, 2

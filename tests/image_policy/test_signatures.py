@@ -17,12 +17,12 @@ import httpx
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from glm_tts_hooks.webhook.reference import parse_reference
-from glm_tts_hooks.webhook.registry import Deadline
+from glm_tts_hooks.image_policy.reference import parse_reference
+from glm_tts_hooks.image_policy.registry import Deadline
 
-from webhook import oci
-from webhook.cases import CASES, POLICIES, fill, request_body
-from webhook.registry_fixture import LocalRegistry, oci_registry_binary
+from image_policy import oci
+from image_policy.cases import CASES, POLICIES, fill, request_body
+from image_policy.registry_fixture import LocalRegistry, oci_registry_binary
 
 REPO = "glm-tts/server"
 

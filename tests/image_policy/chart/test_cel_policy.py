@@ -1,6 +1,6 @@
 """The rendered ValidatingAdmissionPolicy, evaluated with real CEL libraries, agrees with the webhook.
 
-For every case of the shared table (tests/webhook/cases.py) that needs no registry: render the chart
+For every case of the shared table (tests/image_policy/cases.py) that needs no registry: render the chart
 with that case's policy as values, evaluate the policy's CEL as the API server would, and compare the
 verdict (allowed, first rule) with the webhook's own decision function on the same images.
 """
@@ -10,11 +10,12 @@ from __future__ import annotations
 import itertools
 
 import pytest
-from glm_tts_hooks.webhook.policy import RULES, evaluate_images, parse_policy
+from glm_tts_hooks.image_policy.policy import RULES, evaluate_images, parse_policy
 from harness.helm import find
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from webhook.cases import CASES, CONTAINER_KINDS, POLICIES, WORKLOAD_KINDS, admission_review, pod_spec
+
+from image_policy.cases import CASES, CONTAINER_KINDS, POLICIES, WORKLOAD_KINDS, admission_review, pod_spec
 
 from .admission import ENGINES, PolicyEvaluator, Verdict
 from .renders import render

@@ -21,8 +21,8 @@ from typing import Any
 
 import httpx
 
-from glm_tts_hooks.webhook.files import file_stamp
-from glm_tts_hooks.webhook.reference import DEFAULT_REGISTRY
+from glm_tts_hooks.image_policy.files import file_stamp
+from glm_tts_hooks.image_policy.reference import DEFAULT_REGISTRY
 
 log = logging.getLogger(__name__)
 

@@ -19,13 +19,13 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from glm_tts_hooks.webhook.admission import BadRequest, review_admission, review_images
-from glm_tts_hooks.webhook.decision import Decider, Decision
-from glm_tts_hooks.webhook.files import file_stamp
-from glm_tts_hooks.webhook.metrics import WebhookMetrics
-from glm_tts_hooks.webhook.policy import PolicyError, PolicyStore
-from glm_tts_hooks.webhook.registry import Credentials, CredentialsFile, RegistryClient
-from glm_tts_hooks.webhook.signatures import SignatureVerifier
+from glm_tts_hooks.image_policy.admission import BadRequest, review_admission, review_images
+from glm_tts_hooks.image_policy.decision import Decider, Decision
+from glm_tts_hooks.image_policy.files import file_stamp
+from glm_tts_hooks.image_policy.metrics import WebhookMetrics
+from glm_tts_hooks.image_policy.policy import PolicyError, PolicyStore
+from glm_tts_hooks.image_policy.registry import Credentials, CredentialsFile, RegistryClient
+from glm_tts_hooks.image_policy.signatures import SignatureVerifier
 
 log = logging.getLogger(__name__)
 

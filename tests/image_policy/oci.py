@@ -1,7 +1,7 @@
 """Test-side OCI and cosign producers: push a small real image, then sign it exactly as cosign does.
 
 Written from the formats (OCI distribution/image spec, cosign SIGNATURE_SPEC and BUNDLE_SPEC,
-DSSE, in-toto), independently of the verifier in glm_tts_hooks.webhook.signatures, so the two
+DSSE, in-toto), independently of the verifier in glm_tts_hooks.image_policy.signatures, so the two
 check each other.
 """
 

@@ -8,7 +8,7 @@ be sent, so a stalled server cannot hide its queue (no coordinated omission).
   phase "uncached": TTL 0, every review looks signatures up     target p99 < 200 ms
                     in the registry (signature manifests each time; payload blobs are
                     immutable and kept by digest; concurrent look-ups of one image coalesce)
-The webhook runs as its own process (`glm-tts-hooks webhook serve`), as in the cluster.
+The webhook runs as its own process (`glm-tts-hooks image-policy serve`), as in the cluster.
 """
 
 from __future__ import annotations
@@ -33,10 +33,10 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/: the webhook test helpers
 
-from webhook import oci
-from webhook.cases import request_body
-from webhook.pki import CertificateAuthority
-from webhook.registry_fixture import REGISTRY_BINARY, LocalRegistry
+from image_policy import oci
+from image_policy.cases import request_body
+from image_policy.pki import CertificateAuthority
+from image_policy.registry_fixture import REGISTRY_BINARY, LocalRegistry
 
 RATE = 200  # requests per second
 DURATION = 10.0  # seconds per phase
@@ -61,7 +61,7 @@ def start_webhook(workdir: Path, policy: dict, ca_pem: str) -> tuple[subprocess.
         sys.executable,
         "-c",
         CLI_CODE,
-        "webhook",
+        "image-policy",
         "serve",
         "--cert",
         str(workdir / "tls.crt"),

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from glm_tts_hooks.webhook.decision import (
+from glm_tts_hooks.image_policy.decision import (
     CONTAINER,
     EPHEMERAL_CONTAINER,
     INIT_CONTAINER,

@@ -6,9 +6,9 @@ import logging
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from glm_tts_hooks.webhook.cache import HIT, MISS, NEGATIVE_TTL_CAP_SECONDS, VerdictCache
-from glm_tts_hooks.webhook.metrics import WebhookMetrics
-from glm_tts_hooks.webhook.policy import (
+from glm_tts_hooks.image_policy.cache import HIT, MISS, NEGATIVE_TTL_CAP_SECONDS, VerdictCache
+from glm_tts_hooks.image_policy.metrics import WebhookMetrics
+from glm_tts_hooks.image_policy.policy import (
     RULE_SIGNATURE,
     RULES,
     Policy,
@@ -17,9 +17,9 @@ from glm_tts_hooks.webhook.policy import (
     evaluate_image,
     is_exempt,
 )
-from glm_tts_hooks.webhook.reference import InvalidReference, parse_reference
-from glm_tts_hooks.webhook.registry import Deadline, RegistryUnavailable
-from glm_tts_hooks.webhook.signatures import SignatureVerdict, SignatureVerifier
+from glm_tts_hooks.image_policy.reference import InvalidReference, parse_reference
+from glm_tts_hooks.image_policy.registry import Deadline, RegistryUnavailable
+from glm_tts_hooks.image_policy.signatures import SignatureVerdict, SignatureVerifier
 
 log = logging.getLogger(__name__)
 

@@ -8,7 +8,7 @@ import json
 import pytest
 import yamale
 import yaml
-from glm_tts_hooks.webhook.policy import load_policy, parse_policy
+from glm_tts_hooks.image_policy.policy import load_policy, parse_policy
 from harness.helm import HelmError, find, render_raw
 from harness.kube_schema import validate_all
 from harness.paths import shared_path
@@ -308,7 +308,7 @@ def test_deployment_serves_the_contract(certmanager):
     (container,) = pod["containers"]
     assert container["command"] == ["glm-tts-hooks"]
     args = container["args"]
-    assert args[:2] == ["webhook", "serve"]
+    assert args[:2] == ["image-policy", "serve"]
     flags = dict(a.lstrip("-").split("=", 1) for a in args[2:])
     mounts = {m["name"]: m for m in container["volumeMounts"]}
     # Directories, never subPath: the server reloads certificate and policy when the kubelet swaps them.

@@ -1,4 +1,4 @@
-"""`glm-tts-hooks webhook serve`: run the image-policy admission webhook over HTTPS."""
+"""`glm-tts-hooks image-policy serve`: run the image-policy admission webhook over HTTPS."""
 
 from __future__ import annotations
 
@@ -10,16 +10,16 @@ import threading
 
 EXIT_PASS, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
-log = logging.getLogger("glm_tts_hooks.webhook")
+log = logging.getLogger("glm_tts_hooks.image_policy")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
-        "webhook",
+        "image-policy",
         help="image-policy admission webhook (AdmissionReview v1 and ImageReview v1alpha1)",
         description="Admit only images from allowed registries, pinned by digest and signed with cosign.",
     )
-    actions = parser.add_subparsers(dest="webhook_command", metavar="ACTION", required=True)
+    actions = parser.add_subparsers(dest="image_policy_command", metavar="ACTION", required=True)
     serve = actions.add_parser(
         "serve", help="serve /validate, /imagereview, /healthz and /metrics over HTTPS"
     )
@@ -42,7 +42,7 @@ def run_serve(args: argparse.Namespace) -> int:
         level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
     )
     # Imported here so `glm-tts-hooks --help` stays fast and other subcommands never load the server.
-    from glm_tts_hooks.webhook.server import ServerConfig, StartupError, WebhookServer
+    from glm_tts_hooks.image_policy.server import ServerConfig, StartupError, WebhookServer
 
     if not 0 <= args.port <= 65535:
         print(f"error: --port {args.port} is out of range 0-65535", file=sys.stderr)

@@ -9,10 +9,10 @@ from pathlib import Path
 import httpx
 import pytest
 import yaml
-from glm_tts_hooks.webhook.server import ServerConfig, WebhookServer
+from glm_tts_hooks.image_policy.server import ServerConfig, WebhookServer
 
-from webhook.pki import CertificateAuthority
-from webhook.registry_fixture import oci_registry  # noqa: F401 - re-exported fixture
+from image_policy.pki import CertificateAuthority
+from image_policy.registry_fixture import oci_registry  # noqa: F401 - re-exported fixture
 
 
 @pytest.fixture(scope="session")

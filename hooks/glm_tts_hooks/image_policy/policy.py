@@ -3,7 +3,7 @@
 `evaluate_image` is the pure decision (no network): registry allow-list, digest pinning,
 denied tags and untagged images. Signatures are checked separately (signatures.py) because
 they need the registry. The chart's CEL and Kyverno engines implement the same rules and are
-tested against the same case table (tests/webhook/cases.py).
+tested against the same case table (tests/image_policy/cases.py).
 """
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ import yaml
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat, load_pem_public_key
 
-from glm_tts_hooks.webhook.files import file_stamp
-from glm_tts_hooks.webhook.reference import InvalidReference, RegistryPrefix, parse_reference
+from glm_tts_hooks.image_policy.files import file_stamp
+from glm_tts_hooks.image_policy.reference import InvalidReference, RegistryPrefix, parse_reference
 
 log = logging.getLogger(__name__)
 

@@ -8,7 +8,7 @@ import textwrap
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from glm_tts_hooks.webhook.policy import (
+from glm_tts_hooks.image_policy.policy import (
     RULES,
     PolicyError,
     PolicyStore,
@@ -17,9 +17,9 @@ from glm_tts_hooks.webhook.policy import (
     load_policy,
     parse_policy,
 )
-from glm_tts_hooks.webhook.reference import InvalidReference, RegistryPrefix, parse_reference
+from glm_tts_hooks.image_policy.reference import InvalidReference, RegistryPrefix, parse_reference
 
-from webhook.cases import CASES, CONTAINER_KINDS, POLICIES
+from image_policy.cases import CASES, CONTAINER_KINDS, POLICIES
 
 PURE_CASES = [c for c in CASES if not c["needs_signatures"] and not c.get("body")]
 

@@ -10,12 +10,17 @@ import time
 import pytest
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
-from glm_tts_hooks.webhook.cache import COALESCED, HIT, MISS, VerdictCache
-from glm_tts_hooks.webhook.policy import PublicKey
-from glm_tts_hooks.webhook.registry import Credentials
-from glm_tts_hooks.webhook.signatures import SignatureInvalid, dsse_pae, verify_bundle, verify_simple_signing
+from glm_tts_hooks.image_policy.cache import COALESCED, HIT, MISS, VerdictCache
+from glm_tts_hooks.image_policy.policy import PublicKey
+from glm_tts_hooks.image_policy.registry import Credentials
+from glm_tts_hooks.image_policy.signatures import (
+    SignatureInvalid,
+    dsse_pae,
+    verify_bundle,
+    verify_simple_signing,
+)
 
-from webhook import oci
+from image_policy import oci
 
 DIGEST = "sha256:" + "5" * 64
 

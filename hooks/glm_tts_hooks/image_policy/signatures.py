@@ -24,9 +24,9 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
 
-from glm_tts_hooks.webhook.policy import PublicKey
-from glm_tts_hooks.webhook.reference import ImageReference
-from glm_tts_hooks.webhook.registry import (
+from glm_tts_hooks.image_policy.policy import PublicKey
+from glm_tts_hooks.image_policy.reference import ImageReference
+from glm_tts_hooks.image_policy.registry import (
     Deadline,
     NotFound,
     RegistryClient,

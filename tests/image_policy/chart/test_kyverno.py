@@ -12,7 +12,8 @@ import yaml
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
 from harness.helm import find
-from webhook.cases import CASES, POLICIES, admission_review
+
+from image_policy.cases import CASES, POLICIES, admission_review
 
 from .admission import ENGINES, PolicyEvaluator
 from .renders import CI_DIR, render

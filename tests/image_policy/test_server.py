@@ -14,9 +14,9 @@ import httpx
 import pytest
 import yaml
 from cryptography import x509
-from glm_tts_hooks.webhook.admission import AUDIT_ANNOTATION
+from glm_tts_hooks.image_policy.admission import AUDIT_ANNOTATION
 
-from webhook.cases import CASES, POLICIES, request_body
+from image_policy.cases import CASES, POLICIES, request_body
 
 HTTP_CASES = [c for c in CASES if not c["needs_signatures"]]
 ENDPOINTS = {"AdmissionReview": "/validate", "ImageReview": "/imagereview"}
@@ -196,9 +196,9 @@ def test_policy_reload_changes_decisions_and_bad_policy_keeps_last_good(start_we
     assert 'glm_tts_image_policy_policy_reloads_total{result="error"} 1.0' in metrics
 
 
-# The webhook subcommand on its own, parsed as `glm-tts-hooks webhook ...` parses it.
+# The image-policy subcommand on its own, parsed as `glm-tts-hooks image-policy ...` parses it.
 CLI_CODE = (
-    "import argparse, sys; from glm_tts_hooks.webhook import command;"
+    "import argparse, sys; from glm_tts_hooks.image_policy import command;"
     "p = argparse.ArgumentParser(); command.register(p.add_subparsers());"
     "a = p.parse_args(sys.argv[1:]); sys.exit(a.func(a))"
 )
@@ -209,7 +209,7 @@ def serve_argv(cert, key, policy, port: int = 0) -> list[str]:
         sys.executable,
         "-c",
         CLI_CODE,
-        "webhook",
+        "image-policy",
         "serve",
         "--cert",
         str(cert),
@@ -285,7 +285,7 @@ def test_hostile_bodies_get_400(webhooks, body):
 
 
 def test_connection_limit_closes_excess_connections(start_webhook, ca_context, monkeypatch):
-    import glm_tts_hooks.webhook.server as server_module
+    import glm_tts_hooks.image_policy.server as server_module
 
     monkeypatch.setattr(server_module, "MAX_CONNECTIONS", 1)
     server, _ = start_webhook(POLICIES["enforce"])

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from glm_tts_hooks.webhook.reference import RegistryPrefix, parse_reference
+from glm_tts_hooks.image_policy.reference import RegistryPrefix, parse_reference
 from hypothesis import given, settings
 from hypothesis import strategies as st
 

@@ -22,10 +22,11 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
-from glm_tts_hooks.webhook import command
-from glm_tts_hooks.webhook.server import ServerConfig, WebhookServer
+from glm_tts_hooks.image_policy import command
+from glm_tts_hooks.image_policy.server import ServerConfig, WebhookServer
 from harness.helm import find
-from webhook.cases import CASES, POLICIES, admission_review
+
+from image_policy.cases import CASES, POLICIES, admission_review
 
 from .renders import NAMESPACE, render
 
@@ -121,8 +122,8 @@ def parse_container_args(container: dict, mounts: dict[str, Path]) -> argparse.N
 @pytest.fixture(scope="module")
 def server(pod):
     args = parse_container_args(pod["container"], pod["mounts"])
-    assert (args.command, args.webhook_command, args.func) == (
-        "webhook",
+    assert (args.command, args.image_policy_command, args.func) == (
+        "image-policy",
         "serve",
         command.run_serve,
     )
