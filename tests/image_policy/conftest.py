@@ -9,7 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 import yaml
-from glm_tts_hooks.image_policy.server import ServerConfig, WebhookServer
+from glm_tts_hooks.image_policy.server import ImagePolicyServer, ServerConfig
 
 from image_policy.pki import CertificateAuthority
 from image_policy.registry_fixture import oci_registry  # noqa: F401 - re-exported fixture
@@ -43,11 +43,13 @@ class WebhookStarter:
 
     def __init__(self, workdir: Path, tls_files: tuple[Path, Path], ca_context: ssl.SSLContext) -> None:
         self.workdir, self.tls_files, self.ca_context = workdir, tls_files, ca_context
-        self.started: list[tuple[WebhookServer, httpx.Client]] = []
+        self.started: list[tuple[ImagePolicyServer, httpx.Client]] = []
 
-    def __call__(self, policy: dict, registry_auth: Path | None = None) -> tuple[WebhookServer, httpx.Client]:
+    def __call__(
+        self, policy: dict, registry_auth: Path | None = None
+    ) -> tuple[ImagePolicyServer, httpx.Client]:
         policy_file = write_policy(self.workdir / f"policy-{len(self.started)}.yaml", policy)
-        server = WebhookServer(
+        server = ImagePolicyServer(
             ServerConfig(
                 cert_file=str(self.tls_files[0]),
                 key_file=str(self.tls_files[1]),

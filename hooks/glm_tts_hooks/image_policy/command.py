@@ -6,7 +6,6 @@ import argparse
 import logging
 import signal
 import sys
-import threading
 
 EXIT_PASS, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -42,7 +41,7 @@ def run_serve(args: argparse.Namespace) -> int:
         level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
     )
     # Imported here so `glm-tts-hooks --help` stays fast and other subcommands never load the server.
-    from glm_tts_hooks.image_policy.server import ServerConfig, StartupError, WebhookServer
+    from glm_tts_hooks.image_policy.server import ImagePolicyServer, ServerConfig, StartupError
 
     if not 0 <= args.port <= 65535:
         print(f"error: --port {args.port} is out of range 0-65535", file=sys.stderr)
@@ -56,21 +55,18 @@ def run_serve(args: argparse.Namespace) -> int:
         registry_auth_file=args.registry_auth,
     )
     try:
-        server = WebhookServer(config)
+        server = ImagePolicyServer(config)
     except StartupError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
 
-    stop = threading.Event()
+    # uvicorn shuts down gracefully on these, then re-raises the signal with the handler it found:
+    # this one, so a drained shutdown exits 0 instead of dying by the signal.
+    def stopped(signum: int, _frame: object) -> None:
+        log.info("received %s, stopped after answering the reviews in progress", signal.Signals(signum).name)
 
-    def request_stop(signum: int, _frame: object) -> None:
-        log.info("received %s, shutting down", signal.Signals(signum).name)
-        stop.set()
-
-    signal.signal(signal.SIGTERM, request_stop)
-    signal.signal(signal.SIGINT, request_stop)
-    server.start()
+    signal.signal(signal.SIGTERM, stopped)
+    signal.signal(signal.SIGINT, stopped)
     log.info("serving on https://%s:%d", *server.address)
-    stop.wait()
-    server.stop()
+    server.serve()
     return EXIT_PASS

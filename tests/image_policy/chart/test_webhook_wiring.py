@@ -23,7 +23,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from glm_tts_hooks.image_policy import command
-from glm_tts_hooks.image_policy.server import ServerConfig, WebhookServer
+from glm_tts_hooks.image_policy.server import ImagePolicyServer, ServerConfig
 from harness.helm import find
 
 from image_policy.cases import CASES, POLICIES, admission_review
@@ -48,9 +48,7 @@ def serving_certificate(dns_names: list[str]) -> tuple[bytes, bytes]:
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, dns_names[0])])
     now = datetime.datetime.now(datetime.timezone.utc)
-    sans = [x509.DNSName(n) for n in dns_names] + [
-        x509.IPAddress(ipaddress.ip_address("127.0.0.1"))
-    ]
+    sans = [x509.DNSName(n) for n in dns_names] + [x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
     cert = (
         x509.CertificateBuilder()
         .subject_name(name)
@@ -114,7 +112,7 @@ def parse_container_args(container: dict, mounts: dict[str, Path]) -> argparse.N
         owner = [m for m in mounts if value.startswith(m + "/")]
         if owner:  # the deepest mount that holds the path, as the kubelet resolves it
             mount_path = max(owner, key=len)
-            arg = f"{flag}={mounts[mount_path]}{value[len(mount_path):]}"
+            arg = f"{flag}={mounts[mount_path]}{value[len(mount_path) :]}"
         args.append(arg)
     return parser.parse_args(args)
 
@@ -140,7 +138,7 @@ def server(pod):
         port=0,
         registry_auth_file=args.registry_auth,
     )
-    with WebhookServer(config) as running:
+    with ImagePolicyServer(config) as running:
         yield running
 
 
