@@ -141,7 +141,7 @@ def key():
 
 
 def keys_of(*private):
-    return tuple(PublicKey(f"k{i}", k.public_key()) for i, k in enumerate(private))
+    return tuple(PublicKey.of(f"k{i}", k.public_key()) for i, k in enumerate(private))
 
 
 def test_simple_signing_verifies_exact_bytes(key):

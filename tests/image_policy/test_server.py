@@ -298,7 +298,7 @@ def test_connection_limit_refuses_excess_connections(start_webhook, ca_context, 
         assert extra.get("/healthz").status_code == 503
         assert held.get("/healthz").status_code == 200
         held.close()  # frees the slot
-        deadline = time.monotonic() + 5
+        deadline = time.monotonic() + 15
         while (status := extra.get("/healthz").status_code) != 200 and time.monotonic() < deadline:
             time.sleep(0.05)
         assert status == 200

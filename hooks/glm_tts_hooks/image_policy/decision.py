@@ -129,7 +129,7 @@ class Decider:
         if not pending:
             return
 
-        self.verifier.registry.insecure_registries = policy.signatures.insecure_registries
+        self.verifier.registry.insecure_registries = policy.signatures.insecure_hosts
         deadline = Deadline(policy.signatures.timeout_seconds)
         keys = policy.signatures.public_keys
         key_ids = tuple(sorted(k.fingerprint for k in keys))

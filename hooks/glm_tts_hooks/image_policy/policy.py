@@ -1,9 +1,11 @@
-"""The image policy: load and validate the YAML file, reload it on change, decide per image.
+"""The image policy: the policy file's one typed model, its reload, and the per-image decision.
 
-`evaluate_image` is the pure decision (no network): registry allow-list, digest pinning,
-denied tags and untagged images. Signatures are checked separately (signatures.py) because
-they need the registry. The chart's CEL and Kyverno engines implement the same rules and are
-tested against the same case table (tests/image_policy/cases.py).
+`Policy` (pydantic, unknown keys refused, no type coercion) is the only parser of the policy
+file. The chart's `policy` values are the same document: a test holds the chart's values schema
+to this model. `evaluate_image` is the pure decision (no network): registry allow-list, digest
+pinning, denied tags and untagged images. Signatures are checked separately (signatures.py)
+because they need the registry. The chart's CEL and Kyverno engines implement the same rules
+and are tested against the same case table (tests/image_policy/cases.py).
 """
 
 from __future__ import annotations
@@ -12,13 +14,26 @@ import hashlib
 import logging
 import os
 import threading
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal
 
 import yaml
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat, load_pem_public_key
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    StrictBool,
+    StringConstraints,
+    ValidationError,
+    ValidationInfo,
+    WithJsonSchema,
+    field_validator,
+)
 
 from glm_tts_hooks.image_policy.files import file_stamp
 from glm_tts_hooks.image_policy.reference import InvalidReference, RegistryPrefix, parse_reference
@@ -37,47 +52,207 @@ RULE_SIGNATURE = "signature"
 RULES = (RULE_INVALID_REFERENCE, RULE_REGISTRY, RULE_DENIED_TAG, RULE_UNTAGGED, RULE_DIGEST, RULE_SIGNATURE)
 
 MAX_POLICY_BYTES = 1024 * 1024
+# The webhook's own deadline is 5 s (the maximum the API server allows is 30 s, we keep headroom).
+MAX_REGISTRY_TIMEOUT_SECONDS = 30.0
 
 
 class PolicyError(ValueError):
     """The policy file is invalid; the message names the key and what to write instead."""
 
 
-@dataclass(frozen=True)
-class PublicKey:
-    name: str
-    key: ec.EllipticCurvePublicKey
+# --- the policy file -----------------------------------------------------------------------------
+
+NonEmptyStr = Annotated[str, StringConstraints(strict=True, min_length=1)]
+
+
+def _seconds(value: Any) -> float:
+    # YAML 3 and 3.0 both; never "3" or true (which lax parsing would turn into numbers).
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError(f"expected a number of seconds, got {value!r}")
+    return float(value)
+
+
+Seconds = Annotated[float, BeforeValidator(_seconds)]
+
+
+def _registry_prefix(entry: Any) -> RegistryPrefix:
+    if not isinstance(entry, str) or not entry:
+        raise ValueError("expected a registry prefix string, e.g. registry.example.com/glm-tts/")
+    try:
+        return RegistryPrefix.parse(entry)
+    except InvalidReference as exc:
+        raise ValueError(str(exc)) from None
+
+
+AllowedRegistry = Annotated[
+    RegistryPrefix, BeforeValidator(_registry_prefix), WithJsonSchema({"type": "string", "minLength": 1})
+]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
+
+
+class PublicKey(_Section):
+    """A cosign public key (ECDSA P-256, PEM) and the name denials and cache keys use for it."""
+
+    name: NonEmptyStr = Field(description="names the key in messages, e.g. ci")
+    pem: NonEmptyStr = Field(description="the PEM public key, -----BEGIN PUBLIC KEY-----")
+    _key: ec.EllipticCurvePublicKey = PrivateAttr()
+
+    @field_validator("pem")
+    @classmethod
+    def _cosign_key(cls, pem: str) -> str:
+        if "BEGIN PUBLIC KEY" not in pem:
+            raise ValueError("expected a PEM public key (-----BEGIN PUBLIC KEY-----)")
+        try:
+            key = load_pem_public_key(pem.encode())
+        except ValueError as exc:
+            raise ValueError(f"not a readable PEM public key ({exc})") from None
+        if not isinstance(key, ec.EllipticCurvePublicKey) or not isinstance(key.curve, ec.SECP256R1):
+            raise ValueError(f"cosign keys are ECDSA P-256; this key is {type(key).__name__}")
+        return pem
+
+    @classmethod
+    def of(cls, name: str, key: ec.EllipticCurvePublicKey) -> PublicKey:
+        pem = key.public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo).decode()
+        return cls(name=name, pem=pem)
+
+    def model_post_init(self, _context: Any) -> None:
+        self._key = load_pem_public_key(self.pem.encode())  # type: ignore[assignment]
+
+    @property
+    def key(self) -> ec.EllipticCurvePublicKey:
+        return self._key
 
     @property
     def fingerprint(self) -> str:
         """sha256 of the DER public key: identifies the key in cache keys whatever its name."""
-        der = self.key.public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
+        der = self._key.public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
         return hashlib.sha256(der).hexdigest()
 
 
-@dataclass(frozen=True)
-class SignaturePolicy:
-    required: bool = True
-    public_keys: tuple[PublicKey, ...] = ()
-    cache_ttl_seconds: float = 300.0
-    timeout_seconds: float = 3.0
-    fail_open: bool = False
-    insecure_registries: frozenset[str] = frozenset()
+class SignaturePolicy(_Section):
+    required: StrictBool = True
+    public_keys: tuple[PublicKey, ...] = Field((), alias="publicKeys", validate_default=True)
+    cache_ttl_seconds: Seconds = Field(300.0, alias="cacheTTLSeconds", ge=0)
+    timeout_seconds: Seconds = Field(3.0, alias="timeoutSeconds", ge=0.1, le=MAX_REGISTRY_TIMEOUT_SECONDS)
+    fail_open: StrictBool = Field(False, alias="failOpen")
+    insecure_registries: tuple[NonEmptyStr, ...] = Field((), alias="insecureRegistries")
+
+    @field_validator("public_keys")
+    @classmethod
+    def _keys_present_and_unique(
+        cls, keys: tuple[PublicKey, ...], info: ValidationInfo
+    ) -> tuple[PublicKey, ...]:
+        if info.data.get("required", True) and not keys:
+            raise ValueError(
+                "at least one key is needed when signatures.required is true "
+                "(add your cosign.pub, or set signatures.required: false)"
+            )
+        names = [k.name for k in keys]
+        if len(set(names)) != len(names):
+            raise ValueError("key names must be unique")
+        return keys
+
+    @property
+    def insecure_hosts(self) -> frozenset[str]:
+        return frozenset(h.lower().rstrip("/") for h in self.insecure_registries)
 
 
-@dataclass(frozen=True)
-class Policy:
-    allowed_registries: tuple[RegistryPrefix, ...]
-    mode: str = "enforce"
-    require_digest: bool = True
-    denied_tags: frozenset[str] = frozenset({"latest"})
-    deny_untagged: bool = True
-    exempt_namespaces: frozenset[str] = frozenset()
-    signatures: SignaturePolicy = field(default_factory=lambda: SignaturePolicy(required=False))
+class Policy(_Section):
+    """The policy file, which is also the image-policy chart's `policy` values."""
+
+    mode: Literal["enforce", "audit"] = "enforce"
+    allowed_registries: tuple[AllowedRegistry, ...] = Field(alias="allowedRegistries")
+    require_digest: StrictBool = Field(True, alias="requireDigest")
+    denied_tags: tuple[NonEmptyStr, ...] = Field(("latest",), alias="deniedTags")
+    deny_untagged: StrictBool = Field(True, alias="denyUntagged")
+    exempt_namespaces: tuple[NonEmptyStr, ...] = Field((), alias="exemptNamespaces")
+    signatures: SignaturePolicy = Field(default_factory=lambda: SignaturePolicy(required=False))
+
+    @field_validator("allowed_registries")
+    @classmethod
+    def _not_empty(cls, prefixes: tuple[RegistryPrefix, ...]) -> tuple[RegistryPrefix, ...]:
+        if not prefixes:
+            raise ValueError("an empty list would deny every image; list at least one registry")
+        return prefixes
 
     @property
     def audit(self) -> bool:
         return self.mode == "audit"
+
+
+_EXAMPLES = {
+    ("allowedRegistries",): "[registry.example.com/glm-tts/]",
+    ("publicKeys",): "[{name: ci, pem: '-----BEGIN PUBLIC KEY-----...'}]",
+}
+
+
+# Errors about defaults (e.g. publicKeys missing) carry the Python field name: show the file's key.
+_ALIASES = {
+    name: field.alias
+    for model in (Policy, SignaturePolicy, PublicKey)
+    for name, field in model.model_fields.items()
+    if field.alias
+}
+
+
+def _where(loc: tuple[Any, ...]) -> str:
+    text = ""
+    for part in (_ALIASES.get(p, p) if isinstance(p, str) else p for p in loc):
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text or "policy"
+
+
+def _keys_at(loc: tuple[Any, ...]) -> list[str]:
+    """The keys the model accepts at `loc` (the mapping that holds loc[-1])."""
+    model: Any = Policy
+    for part in loc[:-1]:
+        if isinstance(part, int):
+            continue
+        field = next((f for n, f in model.model_fields.items() if (f.alias or n) == part), None)
+        if field is None:
+            return []
+        annotation = field.annotation
+        inner = getattr(annotation, "__args__", (annotation,))[0]
+        model = inner if isinstance(inner, type) and issubclass(inner, BaseModel) else annotation
+    return [f.alias or n for n, f in model.model_fields.items()] if isinstance(model, type) else []
+
+
+def _describe(error: Any) -> str:
+    loc, kind, given = tuple(error["loc"]), error["type"], error.get("input")
+    where = _where(loc)
+    shown = repr(given) if len(repr(given)) <= 80 else repr(given)[:77] + "..."
+    if kind == "missing":
+        example = _EXAMPLES.get(loc[-1:], "")
+        return f"{where}: required" + (f", e.g. {example}" if example else "")
+    if kind == "extra_forbidden":
+        return f"{where}: unknown key; allowed here: {', '.join(_keys_at(loc))}"
+    if kind in ("tuple_type", "list_type"):
+        return f"{where}: expected a list, got {shown}"
+    if kind == "bool_type":
+        return f"{where}: expected true or false, got {shown}"
+    if kind == "literal_error":
+        return f"{where}: {shown} is not one of {', '.join(MODES)}"
+    if kind == "value_error":
+        return f"{where}: {error['ctx']['error']}"
+    if kind in ("greater_than_equal", "less_than_equal"):
+        return f"{where}: {shown} is out of range ({error['msg'].lower()})"
+    return f"{where}: {error['msg'].lower()}, got {shown}"
+
+
+def parse_policy(data: Any) -> Policy:
+    """Validate a policy mapping (the YAML document) into a Policy; PolicyError names every bad key."""
+    if not isinstance(data, dict):
+        raise PolicyError("the policy must be a YAML mapping with at least allowedRegistries")
+    try:
+        return Policy.model_validate(data)
+    except ValidationError as exc:
+        raise PolicyError("; ".join(_describe(e) for e in exc.errors())) from None
+
+
+# --- the decision --------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -146,153 +321,6 @@ def evaluate_images(
     if is_exempt(namespace, policy):
         return {}
     return {image: evaluate_image(image, policy) for image in dict.fromkeys(images)}
-
-
-# --- loading -------------------------------------------------------------------------------------
-
-_TOP_KEYS = {
-    "mode",
-    "allowedRegistries",
-    "requireDigest",
-    "deniedTags",
-    "denyUntagged",
-    "exemptNamespaces",
-    "signatures",
-}
-_SIGNATURE_KEYS = {
-    "required",
-    "publicKeys",
-    "cacheTTLSeconds",
-    "timeoutSeconds",
-    "failOpen",
-    "insecureRegistries",
-}
-# The webhook's own deadline is 5 s (the maximum the API server allows is 30 s, we keep headroom).
-MAX_REGISTRY_TIMEOUT_SECONDS = 30.0
-
-
-def _expect(value: Any, kind: type | tuple[type, ...], key: str, example: str) -> Any:
-    if isinstance(value, bool) and kind in (int, float, (int, float)):
-        raise PolicyError(f"{key}: expected a number, got {value!r}; e.g. {example}")
-    if not isinstance(value, kind):
-        raise PolicyError(f"{key}: expected {_kind_name(kind)}, got {value!r}; e.g. {example}")
-    return value
-
-
-def _kind_name(kind: type | tuple[type, ...]) -> str:
-    names = {bool: "true or false", str: "a string", list: "a list", dict: "a mapping", int: "a number"}
-    kinds = kind if isinstance(kind, tuple) else (kind,)
-    return " or ".join(names.get(k, k.__name__) for k in kinds)
-
-
-def _string_list(value: Any, key: str, example: str) -> list[str]:
-    _expect(value, list, key, example)
-    for i, item in enumerate(value):
-        if not isinstance(item, str) or not item:
-            raise PolicyError(f"{key}[{i}]: expected a non-empty string, got {item!r}")
-    return value
-
-
-def _unknown_keys(data: Mapping[str, Any], known: set[str], where: str) -> None:
-    unknown = sorted(set(data) - known)
-    if unknown:
-        raise PolicyError(
-            f"{where}: unknown key(s) {', '.join(unknown)}; allowed: {', '.join(sorted(known))}"
-        )
-
-
-def _parse_public_keys(value: Any) -> tuple[PublicKey, ...]:
-    _expect(value, list, "signatures.publicKeys", "[{name: ci, pem: '-----BEGIN PUBLIC KEY-----...'}]")
-    keys: list[PublicKey] = []
-    for i, item in enumerate(value):
-        where = f"signatures.publicKeys[{i}]"
-        _expect(item, dict, where, "{name: ci, pem: ...}")
-        _unknown_keys(item, {"name", "pem"}, where)
-        name = item.get("name")
-        pem = item.get("pem")
-        if not isinstance(name, str) or not name:
-            raise PolicyError(f"{where}.name: expected a non-empty string naming the key, e.g. ci")
-        if not isinstance(pem, str) or "BEGIN PUBLIC KEY" not in pem:
-            raise PolicyError(f"{where}.pem: expected a PEM public key (-----BEGIN PUBLIC KEY-----)")
-        try:
-            key = load_pem_public_key(pem.encode())
-        except ValueError as exc:
-            raise PolicyError(f"{where}.pem: not a readable PEM public key ({exc})") from None
-        if not isinstance(key, ec.EllipticCurvePublicKey) or not isinstance(key.curve, ec.SECP256R1):
-            raise PolicyError(f"{where}.pem: cosign keys are ECDSA P-256; this key is {type(key).__name__}")
-        keys.append(PublicKey(name=name, key=key))
-    names = [k.name for k in keys]
-    if len(set(names)) != len(names):
-        raise PolicyError("signatures.publicKeys: key names must be unique")
-    return tuple(keys)
-
-
-def _number(value: Any, key: str, example: str, minimum: float, maximum: float | None = None) -> float:
-    _expect(value, (int, float), key, example)
-    if value < minimum or (maximum is not None and value > maximum):
-        upper = f" and at most {maximum:g}" if maximum is not None else ""
-        raise PolicyError(f"{key}: {value!r} is out of range; use at least {minimum:g}{upper}")
-    return float(value)
-
-
-def _parse_signatures(data: Any) -> SignaturePolicy:
-    _expect(data, dict, "signatures", "{required: true, publicKeys: [...]}")
-    _unknown_keys(data, _SIGNATURE_KEYS, "signatures")
-    required = _expect(data.get("required", True), bool, "signatures.required", "true")
-    keys = _parse_public_keys(data.get("publicKeys", []))
-    if required and not keys:
-        raise PolicyError(
-            "signatures.publicKeys: at least one key is needed when signatures.required is true "
-            "(add your cosign.pub, or set signatures.required: false)"
-        )
-    insecure = _string_list(
-        data.get("insecureRegistries", []), "signatures.insecureRegistries", "[127.0.0.1:5000]"
-    )
-    return SignaturePolicy(
-        required=required,
-        public_keys=keys,
-        cache_ttl_seconds=_number(data.get("cacheTTLSeconds", 300), "signatures.cacheTTLSeconds", "300", 0),
-        timeout_seconds=_number(
-            data.get("timeoutSeconds", 3), "signatures.timeoutSeconds", "3", 0.1, MAX_REGISTRY_TIMEOUT_SECONDS
-        ),
-        fail_open=_expect(data.get("failOpen", False), bool, "signatures.failOpen", "false"),
-        insecure_registries=frozenset(h.lower().rstrip("/") for h in insecure),
-    )
-
-
-def parse_policy(data: Any) -> Policy:
-    """Validate a policy mapping (the YAML document) into a Policy; raise PolicyError naming the key."""
-    if not isinstance(data, dict):
-        raise PolicyError("the policy must be a YAML mapping with at least allowedRegistries")
-    _unknown_keys(data, _TOP_KEYS, "policy")
-    mode = data.get("mode", "enforce")
-    if mode not in MODES:
-        raise PolicyError(f"mode: {mode!r} is not one of {', '.join(MODES)}")
-    if "allowedRegistries" not in data:
-        raise PolicyError("allowedRegistries: required, e.g. [registry.example.com/glm-tts/]")
-    entries = _string_list(data["allowedRegistries"], "allowedRegistries", "[registry.example.com/glm-tts/]")
-    if not entries:
-        raise PolicyError("allowedRegistries: empty list would deny every image; list at least one registry")
-    prefixes = []
-    for i, entry in enumerate(entries):
-        try:
-            prefixes.append(RegistryPrefix.parse(entry))
-        except InvalidReference as exc:
-            raise PolicyError(f"allowedRegistries[{i}]: {exc}") from None
-    signatures = (
-        _parse_signatures(data["signatures"]) if "signatures" in data else SignaturePolicy(required=False)
-    )
-    return Policy(
-        allowed_registries=tuple(prefixes),
-        mode=mode,
-        require_digest=_expect(data.get("requireDigest", True), bool, "requireDigest", "true"),
-        denied_tags=frozenset(_string_list(data.get("deniedTags", ["latest"]), "deniedTags", "[latest]")),
-        deny_untagged=_expect(data.get("denyUntagged", True), bool, "denyUntagged", "true"),
-        exempt_namespaces=frozenset(
-            _string_list(data.get("exemptNamespaces", []), "exemptNamespaces", "[kube-system]")
-        ),
-        signatures=signatures,
-    )
 
 
 def load_policy(path: str | os.PathLike[str]) -> Policy:
