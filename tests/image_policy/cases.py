@@ -14,6 +14,9 @@ Plain data only (importable without the webhook package). Each case:
                      "{registry}", "{signed}" and "{unsigned}" placeholders the registry fixture fills in.
                      A CEL/Kyverno test without a registry skips these.
   http_status        expected HTTP status (200 unless the request itself is malformed)
+  operation          "CREATE" (default) or "UPDATE"; an UPDATE case has
+  old_images         the images of the oldObject (same shape as images): an UPDATE that brings no image
+                     the old object did not run is admitted unjudged by every engine
   body               for malformed requests only: the name of a malformation request_body() applies;
                      engines that see only objects (CEL) skip cases that have it.
 An image of None means the container has no `image` field. workload_object() and
@@ -178,6 +181,53 @@ CASES: list[dict] = [
         "audit-mode-admits-with-warning", _c("ghcr.io/evil/server:latest"), True, "registry", policy="audit"
     ),
     _case("audit-mode-clean", _c(f"{OURS}/server@{D1}"), True, None, policy="audit"),
+    # --- UPDATEs: only images the old object did not run are judged ----------------------------
+    # An existing non-compliant workload (admitted before the policy, or in audit) can still scale.
+    _case(
+        "update-unchanged-images-admitted",
+        _c("ghcr.io/legacy/app:latest"),
+        True,
+        None,
+        kind="Deployment",
+        operation="UPDATE",
+        old_images=_c("ghcr.io/legacy/app:latest"),
+    ),
+    _case(
+        "update-image-removed-admitted",
+        _c(f"{OURS}/server:1.0"),
+        True,
+        None,
+        kind="CronJob",
+        operation="UPDATE",
+        old_images=_c(f"{OURS}/server:1.0", "ghcr.io/x/sidecar:1"),
+    ),
+    _case(
+        "update-new-image-denied",
+        _c("ghcr.io/legacy/app:2"),
+        False,
+        "registry",
+        kind="Deployment",
+        operation="UPDATE",
+        old_images=_c("ghcr.io/legacy/app:latest"),
+    ),
+    # A new image means a rollout: new pods run every image, so every image is judged again.
+    _case(
+        "update-added-container-judges-every-image",
+        _c("ghcr.io/legacy/app:latest", f"{OURS}/server:1.0"),
+        False,
+        "registry",
+        kind="Job",
+        operation="UPDATE",
+        old_images=_c("ghcr.io/legacy/app:latest"),
+    ),
+    _case(
+        "update-ephemeral-container-added-denied",
+        {"containers": [f"{OURS}/server@{D1}"], "ephemeralContainers": ["busybox:latest"]},
+        False,
+        "denied-tag",
+        operation="UPDATE",
+        old_images=_c(f"{OURS}/server@{D1}"),
+    ),
     # --- ImageReview v1alpha1 (kube-apiserver ImagePolicyWebhook) --------------------------------
     _case(
         "imagereview-allowed",
@@ -282,6 +332,20 @@ CONTAINER_KINDS = ("containers", "initContainers", "ephemeralContainers")
 OVERSIZED_BYTES = 4 * 1024 * 1024  # above the webhook's 3 MiB request limit
 
 
+# The namespace label that opts a namespace into the chart's engines (admission.namespaceLabel).
+OPT_IN_LABEL = "glm-tts.io/image-policy"
+
+
+def judged_images(case: dict) -> list[str]:
+    """The images an engine judges: all of a CREATE's; on UPDATE, those the old object did not run."""
+    images = [image or "" for kind in CONTAINER_KINDS for image in case["images"].get(kind, [])]
+    old = case.get("old_images")
+    if old is None:
+        return images
+    before = {image or "" for kind in CONTAINER_KINDS for image in old.get(kind, [])}
+    return [] if set(images) <= before else images
+
+
 def fill(case: dict, **values: str) -> dict:
     """A copy of `case` with the {registry}/{signed}/{unsigned} placeholders in its images filled in."""
     images = {
@@ -342,6 +406,8 @@ _RESOURCES = {
 
 def admission_review(case: dict, uid: str = "705ab4f5-6393-11e8-b7cc-42010a800002") -> dict:
     obj = workload_object(case["kind"], case["images"], case["namespace"])
+    old = case.get("old_images")
+    old_obj = None if old is None else workload_object(case["kind"], old, case["namespace"])
     group, _, version = obj["apiVersion"].rpartition("/")
     return {
         "apiVersion": "admission.k8s.io/v1",
@@ -356,7 +422,7 @@ def admission_review(case: dict, uid: str = "705ab4f5-6393-11e8-b7cc-42010a80000
             "operation": case.get("operation", "CREATE"),
             "userInfo": {"username": "system:serviceaccount:glm-tts:deployer"},
             "object": obj,
-            "oldObject": None,
+            "oldObject": old_obj,
             "dryRun": False,
         },
     }

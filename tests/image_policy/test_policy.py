@@ -19,7 +19,7 @@ from glm_tts_hooks.image_policy.policy import (
 )
 from glm_tts_hooks.image_policy.reference import InvalidReference, RegistryPrefix, parse_reference
 
-from image_policy.cases import CASES, CONTAINER_KINDS, POLICIES
+from image_policy.cases import CASES, CONTAINER_KINDS, POLICIES, judged_images
 
 PURE_CASES = [c for c in CASES if not c["needs_signatures"] and not c.get("body")]
 
@@ -27,7 +27,7 @@ PURE_CASES = [c for c in CASES if not c["needs_signatures"] and not c.get("body"
 @pytest.mark.parametrize("case", PURE_CASES, ids=[c["id"] for c in PURE_CASES])
 def test_case_table_pure_decision(case):
     policy = parse_policy(POLICIES[case["policy"]])
-    images = [image or "" for kind in CONTAINER_KINDS for image in case["images"].get(kind, [])]
+    images = judged_images(case)
     violations = [v for vs in evaluate_images(case["namespace"], images, policy).values() for v in vs]
     rules = sorted((v.rule for v in violations), key=RULES.index)
     assert (rules[0] if rules else None) == case["rule"]

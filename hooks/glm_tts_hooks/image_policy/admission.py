@@ -87,6 +87,20 @@ def object_containers(group: str, kind: str, obj: dict[str, Any]) -> list[Contai
     return pod_spec_containers(_mapping(node, where), where)
 
 
+def _introduces_no_image(
+    request: dict[str, Any], group: str, kind: str, containers: list[ContainerImage]
+) -> bool:
+    """True for an UPDATE whose object runs no image its oldObject did not already run."""
+    old = request.get("oldObject")
+    if not isinstance(old, dict):
+        return False  # the API server always sends oldObject on UPDATE; without it, judge in full
+    try:
+        before = object_containers(group, kind, old)
+    except BadRequest:
+        return False
+    return before is not None and {c.image for c in containers} <= {c.image for c in before}
+
+
 def _expect_type(doc: Any, api_version: str, kind: str) -> dict[str, Any]:
     if not isinstance(doc, dict):
         raise BadRequest(f"body must be a JSON object ({kind} {api_version})")
@@ -124,6 +138,12 @@ def review_admission(doc: Any, decider: Decider) -> tuple[dict[str, Any], Decisi
         response["warnings"] = [
             f"image policy: {kind.get('kind')!r} objects carry no pods and are not checked"
         ]
+        return answer, None
+    if operation == "UPDATE" and _introduces_no_image(
+        request, str(kind.get("group", "")), str(kind.get("kind", "")), containers
+    ):
+        # Scaling, relabelling or patching a workload that already runs must never be blocked by
+        # images it was admitted with (or that predate the policy); only new images are judged.
         return answer, None
     namespace = request.get("namespace") or (obj.get("metadata") or {}).get("namespace")
     if namespace is not None and not isinstance(namespace, str):

@@ -160,9 +160,7 @@ class PolicyEvaluator:
     def review(self, request: dict[str, Any], namespace_labels: Mapping[str, str]) -> Verdict:
         spec = self.policy["spec"]
         constraints = spec["matchConstraints"]
-        if not rule_matches(
-            constraints["resourceRules"], request["resource"], request["operation"]
-        ):
+        if not rule_matches(constraints["resourceRules"], request["resource"], request["operation"]):
             return Verdict(True, None)
         if not selector_matches(
             self.binding["spec"].get("matchResources", {}).get("namespaceSelector"),
@@ -181,7 +179,10 @@ class PolicyEvaluator:
             "params": None,
         }
         for condition in spec.get("matchConditions") or []:
-            if self.cel.evaluate(condition["expression"], activation) is not True:
+            matched = self.cel.evaluate(condition["expression"], activation)
+            if matched not in (True, False):  # cel-python answers its own BoolType: compare by value
+                raise CelError(f"matchCondition {condition['name']!r} returned {matched!r}, not a bool")
+            if not matched:
                 return Verdict(True, None)
         variables: dict[str, Any] = {}
         for variable in spec.get("variables") or []:

@@ -15,15 +15,22 @@ from harness.helm import find
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from image_policy.cases import CASES, CONTAINER_KINDS, POLICIES, WORKLOAD_KINDS, admission_review, pod_spec
+from image_policy.cases import (
+    CASES,
+    CONTAINER_KINDS,
+    OPT_IN_LABEL,
+    POLICIES,
+    WORKLOAD_KINDS,
+    admission_review,
+    judged_images,
+    pod_spec,
+)
 
 from .admission import ENGINES, PolicyEvaluator, Verdict
 from .renders import render
 
 CEL_CASES = [
-    c
-    for c in CASES
-    if c["api"] == "AdmissionReview" and not c["needs_signatures"] and not c.get("body")
+    c for c in CASES if c["api"] == "AdmissionReview" and not c["needs_signatures"] and not c.get("body")
 ]
 
 
@@ -47,7 +54,7 @@ def evaluators():
 def webhook_verdict(case: dict) -> Verdict:
     """The webhook's decision on the same images (pre-signature), from its own evaluate_images."""
     policy = parse_policy(POLICIES[case["policy"]])
-    images = [image or "" for kind in CONTAINER_KINDS for image in case["images"].get(kind, [])]
+    images = judged_images(case)
     rules = sorted(
         (v.rule for vs in evaluate_images(case["namespace"], images, policy).values() for v in vs),
         key=RULES.index,
@@ -56,8 +63,8 @@ def webhook_verdict(case: dict) -> Verdict:
 
 
 def namespace_labels(namespace: str) -> dict[str, str]:
-    # The API server sets this label on every namespace; the binding's selector keys on it.
-    return {"kubernetes.io/metadata.name": namespace}
+    # The API server sets the name label on every namespace; the table's namespaces have opted in.
+    return {"kubernetes.io/metadata.name": namespace, OPT_IN_LABEL: "enforce"}
 
 
 @pytest.mark.parametrize("engine", ENGINES)
@@ -73,9 +80,7 @@ def test_cel_verdict_matches_webhook(case, engine, evaluators):
         spec = pod_spec(case["images"])
         named = [c["name"] for kind in CONTAINER_KINDS for c in spec.get(kind, [])]
         named += [i for images in case["images"].values() for i in images if i]
-        assert any(f" {n} " in got.message for n in named) or "docker.io/" in got.message, (
-            got.message
-        )
+        assert any(f" {n} " in got.message for n in named) or "docker.io/" in got.message, got.message
     # The table states the same verdict; a drift between table and webhook would hide here otherwise.
     assert (expected.allowed, expected.rule) == (case["allowed"], case["rule"])
 
@@ -194,9 +199,7 @@ def test_cel_matches_webhook_on_edge_references(engine, container_kind, edge_eva
             (v.rule for v in evaluate_images("apps", [image], policy)[image]), key=RULES.index
         )
         expected = (not violations, violations[0] if violations else None)
-        got = edge_evaluators[engine].review(
-            admission_review(case)["request"], namespace_labels("apps")
-        )
+        got = edge_evaluators[engine].review(admission_review(case)["request"], namespace_labels("apps"))
         if (got.allowed, got.rule) != expected:
             mismatches.append(f"{image!r}: webhook {expected}, CEL {(got.allowed, got.rule)}")
     assert not mismatches, "\n".join(mismatches)
@@ -260,30 +263,20 @@ def references(draw):
     image = draw(st.sampled_from(HOSTS))
     image += "/".join(draw(st.lists(st.sampled_from(COMPONENTS), min_size=1, max_size=3)))
     tag, digest = draw(st.sampled_from(TAGS)), draw(st.sampled_from(DIGESTS))
-    return (
-        image
-        + (f":{tag}" if tag is not None else "")
-        + (f"@{digest}" if digest is not None else "")
-    )
+    return image + (f":{tag}" if tag is not None else "") + (f"@{digest}" if digest is not None else "")
 
 
 @pytest.mark.parametrize("policy_name", ["enforce", "tags", "edge"])
 def test_cel_matches_webhook_on_generated_references(policy_name, evaluators, edge_evaluators):
     values = EDGE_POLICY if policy_name == "edge" else POLICIES[policy_name]
-    evaluator = (
-        edge_evaluators["rust-cel"]
-        if policy_name == "edge"
-        else evaluators[policy_name, "rust-cel"]
-    )
+    evaluator = edge_evaluators["rust-cel"] if policy_name == "edge" else evaluators[policy_name, "rust-cel"]
     policy = parse_policy(values)
 
     @settings(max_examples=250, deadline=None, derandomize=True, database=None)
     @given(image=references())
     def agree(image):
         case = {"kind": "Pod", "namespace": "apps", "images": {"containers": [image]}}
-        rules = sorted(
-            (v.rule for v in evaluate_images("apps", [image], policy)[image]), key=RULES.index
-        )
+        rules = sorted((v.rule for v in evaluate_images("apps", [image], policy)[image]), key=RULES.index)
         got = evaluator.review(admission_review(case)["request"], namespace_labels("apps"))
         assert (got.allowed, got.rule) == (not rules, rules[0] if rules else None), image
 
@@ -302,9 +295,7 @@ def grid_references():
 
 
 @pytest.mark.parametrize("policy_name", ["enforce", "edge", "hub"])
-def test_cel_matches_webhook_on_reference_grid(
-    policy_name, evaluators, edge_evaluators, hub_evaluator
-):
+def test_cel_matches_webhook_on_reference_grid(policy_name, evaluators, edge_evaluators, hub_evaluator):
     if policy_name == "hub":
         values, evaluator = HUB_POLICY, hub_evaluator
     elif policy_name == "edge":
@@ -315,9 +306,7 @@ def test_cel_matches_webhook_on_reference_grid(
     mismatches = []
     for image in grid_references():
         case = {"kind": "Pod", "namespace": "apps", "images": {"containers": [image]}}
-        rules = sorted(
-            (v.rule for v in evaluate_images("apps", [image], policy)[image]), key=RULES.index
-        )
+        rules = sorted((v.rule for v in evaluate_images("apps", [image], policy)[image]), key=RULES.index)
         got = evaluator.review(admission_review(case)["request"], namespace_labels("apps"))
         if (got.allowed, got.rule) != (not rules, rules[0] if rules else None):
             mismatches.append(f"{image!r}: webhook {rules[:1]}, CEL {got.rule}")

@@ -34,9 +34,7 @@ def test_readme_parameter_table_is_current(tmp_path):
 def test_every_value_is_documented():
     values = (CHART / "values.yaml").read_text()
     readme = (CHART / "README.md").read_text()
-    params = [
-        line.split()[2] for line in values.splitlines() if line.strip().startswith("## @param ")
-    ]
+    params = [line.split()[2] for line in values.splitlines() if line.strip().startswith("## @param ")]
     assert len(params) > 60
     for param in params:
         assert f"`{param}`" in readme, param

@@ -13,7 +13,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
 from harness.helm import find
 
-from image_policy.cases import CASES, POLICIES, admission_review
+from image_policy.cases import CASES, OPT_IN_LABEL, POLICIES, admission_review
 
 from .admission import ENGINES, PolicyEvaluator
 from .renders import CI_DIR, render
@@ -57,10 +57,7 @@ def test_policy_settings_follow_values(cluster_policy):
     assert spec["validationFailureAction"] == "Enforce"
     assert spec["failurePolicy"] == "Fail"
     assert spec["background"] is False
-    assert (
-        cluster_policy["metadata"]["annotations"]["pod-policies.kyverno.io/autogen-controllers"]
-        == "none"
-    )
+    assert cluster_policy["metadata"]["annotations"]["pod-policies.kyverno.io/autogen-controllers"] == "none"
     audit = find(render({"engine": "kyverno", "policy": {"mode": "audit"}}), "ClusterPolicy")[0]
     assert audit["spec"]["validationFailureAction"] == "Audit"
 
@@ -100,8 +97,9 @@ def test_rules_cover_the_same_kinds_and_namespaces_as_the_webhook(cluster_policy
         webhook_selector = hook["namespaceSelector"]["matchExpressions"]
         # The webhook also skips its own namespace; otherwise the same exemptions and opt-out label.
         assert selector[1] == webhook_selector[1]
+        chart_default = yaml.safe_load((CI_DIR.parent / "values.yaml").read_text())["policy"]
         assert set(selector[0]["values"]) == set(
-            profile_values["policy"].get("exemptNamespaces", ["kube-system"])
+            profile_values["policy"].get("exemptNamespaces", chart_default["exemptNamespaces"])
         )
 
 
@@ -135,6 +133,8 @@ def as_vap(cluster_policy):
                     for kind in match["resources"]["kinds"]
                 ]
             },
+            # Kyverno evaluates celPreconditions as the API server evaluates matchConditions.
+            "matchConditions": rule.get("celPreconditions", []),
             "variables": rule["validate"]["cel"]["variables"],
             "validations": rule["validate"]["cel"]["expressions"],
         },
@@ -165,6 +165,7 @@ def test_kyverno_cel_rule_gives_the_table_verdict(case):
     (policy,) = find(render({"engine": "kyverno", "policy": POLICIES["enforce"]}), "ClusterPolicy")
     evaluator = PolicyEvaluator(*as_vap(policy), ENGINES[1])
     got = evaluator.review(
-        admission_review(case)["request"], {"kubernetes.io/metadata.name": case["namespace"]}
+        admission_review(case)["request"],
+        {"kubernetes.io/metadata.name": case["namespace"], OPT_IN_LABEL: "enforce"},
     )
     assert (got.allowed, got.rule) == (case["allowed"], case["rule"]), got.message

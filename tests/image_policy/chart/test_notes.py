@@ -43,7 +43,9 @@ def test_notes_per_profile(profile, present, absent):
         assert needle not in text, needle
 
 
-def test_notes_list_every_skipped_namespace():
+def test_notes_list_every_skipped_namespace_and_how_to_opt_in():
     text = notes()
-    assert f"Skipped namespaces: {NAMESPACE}, kube-system," in text
-    assert "glm-tts.io/image-policy=disabled" in text
+    assert f"Never judged: calico-system, cert-manager, {NAMESPACE}, gpu-operator, kube-flannel," in text
+    assert "kubectl label namespace <namespace> glm-tts.io/image-policy=enforce" in text
+    text = notes("--set", "admission.optIn=false")
+    assert "all but those labelled glm-tts.io/image-policy=disabled" in text

@@ -135,9 +135,7 @@ def test_no_rbac_and_no_token(profile):
         if obj["kind"] in ("Role", "ClusterRole"):
             for rule in obj.get("rules", []):
                 for field in ("apiGroups", "resources", "verbs"):
-                    assert "*" not in rule.get(field, []), (
-                        f"{obj['kind']}/{obj['metadata']['name']} {field}"
-                    )
+                    assert "*" not in rule.get(field, []), f"{obj['kind']}/{obj['metadata']['name']} {field}"
     for sa in find(objects, "ServiceAccount"):
         assert sa["automountServiceAccountToken"] is False
 
@@ -257,10 +255,10 @@ def test_validating_webhook_configuration(certmanager):
     names = by_key["kubernetes.io/metadata.name"]
     assert names["operator"] == "NotIn"
     assert {"kube-system", "cert-manager", NAMESPACE} == set(names["values"])
-    assert by_key["glm-tts.io/image-policy"] == {
+    assert by_key["glm-tts.io/image-policy"] == {  # opt-in by default
         "key": "glm-tts.io/image-policy",
-        "operator": "NotIn",
-        "values": ["disabled"],
+        "operator": "In",
+        "values": ["enforce"],
     }
 
 
@@ -277,10 +275,7 @@ def test_cert_manager_chain_and_ca_injection(certmanager):
     assert f"{service}.{NAMESPACE}.svc" in serving["dnsNames"]
     assert "server auth" in serving["usages"]
     vwc = only(certmanager, "ValidatingWebhookConfiguration")
-    assert (
-        vwc["metadata"]["annotations"]["cert-manager.io/inject-ca-from"]
-        == f"{NAMESPACE}/{serving_name}"
-    )
+    assert vwc["metadata"]["annotations"]["cert-manager.io/inject-ca-from"] == f"{NAMESPACE}/{serving_name}"
     assert "caBundle" not in vwc["webhooks"][0]["clientConfig"]
     deployment = only(certmanager, "Deployment")
     tls = next(v for v in deployment["spec"]["template"]["spec"]["volumes"] if v["name"] == "tls")
@@ -327,9 +322,7 @@ def test_deployment_serves_the_contract(certmanager):
         }
     volumes = {v["name"]: v for v in pod["volumes"]}
     assert volumes["registry-auth"]["secret"]["secretName"] == "glm-tts-registry"
-    assert (
-        volumes["policy"]["configMap"]["name"] == only(certmanager, "ConfigMap")["metadata"]["name"]
-    )
+    assert volumes["policy"]["configMap"]["name"] == only(certmanager, "ConfigMap")["metadata"]["name"]
     # pinned by digest in this profile
     assert container["image"].endswith(
         "@" + profile_values("webhook-certmanager")["webhook"]["image"]["digest"]
@@ -359,9 +352,7 @@ def test_network_policy(certmanager, existing_tls):
     policy = only(certmanager, "NetworkPolicy")["spec"]
     assert policy["policyTypes"] == ["Ingress", "Egress"]
     webhook_rule, metrics_rule = policy["ingress"]
-    assert webhook_rule == {
-        "ports": [{"port": "https", "protocol": "TCP"}]
-    }  # any source: the API server
+    assert webhook_rule == {"ports": [{"port": "https", "protocol": "TCP"}]}  # any source: the API server
     assert metrics_rule["from"][0]["namespaceSelector"] == {
         "matchLabels": {"kubernetes.io/metadata.name": "monitoring"}
     }
@@ -462,16 +453,12 @@ def test_optional_objects_can_be_turned_off(values, absent):
     assert find(render(), absent)
     if absent == "ServiceAccount":
         pod = only(objects, "Deployment")["spec"]["template"]["spec"]
-        assert (
-            pod["serviceAccountName"] == "existing" and pod["automountServiceAccountToken"] is False
-        )
+        assert pod["serviceAccountName"] == "existing" and pod["automountServiceAccountToken"] is False
 
 
 def test_sync_wave_annotations_can_be_turned_off():
     for obj in render({"argocd": {"syncWaves": {"enabled": False}}}):
-        assert "argocd.argoproj.io/sync-wave" not in obj["metadata"].get("annotations", {}), obj[
-            "kind"
-        ]
+        assert "argocd.argoproj.io/sync-wave" not in obj["metadata"].get("annotations", {}), obj["kind"]
 
 
 def test_image_tag_defaults_to_app_version_and_digest_pins():
