@@ -80,5 +80,7 @@ def test_every_engine_skips_updates_that_bring_no_new_image():
     (condition,) = vap["spec"]["matchConditions"]
     (kyverno,) = find(render({"engine": "kyverno"}), "ClusterPolicy")
     (precondition,) = kyverno["spec"]["rules"][0]["celPreconditions"]
-    assert condition == precondition
+    (vwc,) = find(render({"engine": "webhook"}), "ValidatingWebhookConfiguration")
+    (webhook_condition,) = vwc["webhooks"][0]["matchConditions"]
+    assert condition == precondition == webhook_condition
     assert condition["expression"].startswith("request.operation != 'UPDATE' || ")
