@@ -131,7 +131,6 @@ def signed(tmp_path_factory) -> SignedImages:
 SCENARIOS = [
     ("signed", True, "sig-tag"),
     ("bundle-dsse", True, "referrer-bundle"),
-    ("bundle-message", True, "referrer-bundle"),
     ("sig-uppercase-digest", True, "sig-tag"),
     ("unsigned", False, "no cosign signature found"),
     ("sig-tampered", False, "does not verify"),
@@ -141,6 +140,7 @@ SCENARIOS = [
     ("bundle-attestation-only", False, "attestation, not a cosign signature"),
     ("bundle-subject-mismatch", False, "subject is not the image digest"),
     ("bundle-wrong-key", False, "does not verify"),
+    ("bundle-message", False, "messageSignature (a signed blob)"),
 ]
 
 
