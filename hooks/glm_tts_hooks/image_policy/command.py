@@ -41,7 +41,15 @@ def run_serve(args: argparse.Namespace) -> int:
         level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
     )
     # Imported here so `glm-tts-hooks --help` stays fast and other subcommands never load the server.
-    from glm_tts_hooks.image_policy.server import ImagePolicyServer, ServerConfig, StartupError
+    try:
+        from glm_tts_hooks.image_policy.server import ImagePolicyServer, ServerConfig, StartupError
+    except ImportError as exc:
+        print(
+            f"error: the image-policy server needs its extra ({exc.name} is missing): "
+            "pip install 'glm-tts-hooks[image-policy]'",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
 
     if not 0 <= args.port <= 65535:
         print(f"error: --port {args.port} is out of range 0-65535", file=sys.stderr)
