@@ -167,6 +167,10 @@ class PolicyEvaluator:
             namespace_labels,
         ):
             return Verdict(True, None)
+        object_selector = self.binding["spec"].get("matchResources", {}).get("objectSelector")
+        labels = ((request.get("object") or {}).get("metadata") or {}).get("labels") or {}
+        if not selector_matches(object_selector, labels):
+            return Verdict(True, None)
         activation: dict[str, Any] = {
             "object": request.get("object"),
             "oldObject": request.get("oldObject"),
