@@ -69,7 +69,7 @@ lint: tools
 	scripts/lint.sh
 
 pytest: tools
-	$(PY) -m pytest -n $(PYTEST_WORKERS) -q
+	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadgroup -q
 
 test: lint pytest
 
