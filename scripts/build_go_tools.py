@@ -167,7 +167,15 @@ def build(tool: Tool, cache: Path) -> float:
         env=env,
     )
     tmp.rename(out)  # only a complete binary ever carries the final name
-    return time.monotonic() - start
+    seconds = time.monotonic() - start
+    record = {
+        "module": tool.module,
+        "version": tool.version,
+        "package": tool.package,
+        "build_seconds": round(seconds),
+    }
+    (out.parent / "build.json").write_text(json.dumps(record, indent=2) + "\n")
+    return seconds
 
 
 def link(tool: Tool, cache: Path, link_dirs: list[Path]) -> None:
@@ -179,19 +187,37 @@ def link(tool: Tool, cache: Path, link_dirs: list[Path]) -> None:
         target.symlink_to(tool.binary(cache))
 
 
-def install_helm_plugin(tool: Tool, cache: Path) -> None:
-    """helm-unittest as an offline plugin folder: upstream's plugin.yaml plus the binary it runs."""
+def _plugin_command(plugin_yaml: Path) -> str:
+    """The file name plugin.yaml runs on this platform (e.g. untt-linux-amd64)."""
+    import platform
+
+    import yaml
+
+    spec = yaml.safe_load(plugin_yaml.read_text())
+    system = platform.system().lower()
+    arch = {"x86_64": "amd64", "aarch64": "arm64"}.get(platform.machine(), platform.machine())
+    for entry in spec.get("platformCommand") or []:
+        if entry.get("os") == system and entry.get("arch") == arch:
+            return entry["command"].replace("$HELM_PLUGIN_DIR", "").lstrip("/\\")
+    raise SystemExit(f"{plugin_yaml} has no command for {system}/{arch}")
+
+
+def install_helm_plugin(tool: Tool, cache: Path, link_root: Path) -> None:
+    """helm-unittest as an offline plugin: upstream's plugin.yaml plus our binary under the name it
+    runs, in <cache>/helm-plugins/<plugin>/ (point HELM_PLUGINS there; never `helm plugin install`)."""
     source = Path(module_info(tool.module, tool.version)["Dir"])
-    plugin = cache / f"helm-plugins-{tool.version}" / "helm-unittest"
+    plugins = cache / f"helm-plugins-{tool.version}"
+    plugin = plugins / "helm-unittest"
     plugin.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(source / "plugin.yaml", plugin / "plugin.yaml")
-    (plugin / "untt").unlink(missing_ok=True)
-    (plugin / "untt").symlink_to(tool.binary(cache))
-    flat = cache / "helm-plugins"
-    if flat.is_symlink():
-        flat.unlink()
-    if not flat.exists():
-        flat.symlink_to(plugin.parent)
+    command = plugin / _plugin_command(plugin / "plugin.yaml")
+    command.unlink(missing_ok=True)
+    command.symlink_to(tool.binary(cache))
+    for flat in (cache / "helm-plugins", link_root / "helm-plugins"):
+        flat.parent.mkdir(parents=True, exist_ok=True)
+        if flat.is_symlink() or flat.exists():
+            flat.unlink()
+        flat.symlink_to(plugins)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -229,7 +255,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{prefix}: built in {build(tool, cache):.0f}s", flush=True)
         link(tool, cache, link_dirs)
         if tool.name == "helm-unittest":
-            install_helm_plugin(tool, cache)
+            install_helm_plugin(tool, cache, ROOT / ".tools")
     return 0
 
 
