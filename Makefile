@@ -47,6 +47,8 @@ $(CHECKOV_STAMP): tools/checkov-requirements.txt
 # GO_TOOLS=0 skips them (their tests then skip locally; under CI=true they fail).
 GO_TOOLS ?= 1
 export GLM_TTS_TOOLS_CACHE ?= $(HOME)/.cache/glm-tts/tools
+# helm-unittest is an offline helm plugin folder (helm 3 and 4 read it from here)
+export HELM_PLUGINS := $(CURDIR)/$(TOOLS)/helm-plugins
 go-tools: $(VENV_STAMP)
 	@if [ "$(GO_TOOLS)" = 1 ]; then $(PY) scripts/build_go_tools.py; else echo "go-tools: skipped (GO_TOOLS=0)"; fi
 

@@ -209,7 +209,14 @@ def install_helm_plugin(tool: Tool, cache: Path, link_root: Path) -> None:
     plugins = cache / f"helm-plugins-{tool.version}"
     plugin = plugins / "helm-unittest"
     plugin.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(source / "plugin.yaml", plugin / "plugin.yaml")
+    # Upstream's plugin.yaml minus its install/update hooks: they download a release binary (we
+    # never run `helm plugin install`), and helm 3.17 refuses the `platformHooks` key outright.
+    import yaml
+
+    spec = yaml.safe_load((source / "plugin.yaml").read_text())
+    for key in ("platformHooks", "hooks"):
+        spec.pop(key, None)
+    (plugin / "plugin.yaml").write_text(yaml.safe_dump(spec, sort_keys=False))
     command = plugin / _plugin_command(plugin / "plugin.yaml")
     command.unlink(missing_ok=True)
     command.symlink_to(tool.binary(cache))
