@@ -288,6 +288,8 @@ class ControlPlane:
                 f"--etcd-keyfile={etcd_client.key}",
                 "--bind-address=127.0.0.1",
                 "--advertise-address=127.0.0.1",
+                # the `kubernetes` Service's endpoints may not be loopback; nothing in-cluster calls it
+                "--endpoint-reconciler-type=none",
                 f"--secure-port={api_port}",
                 f"--tls-cert-file={serving.cert}",
                 f"--tls-private-key-file={serving.key}",
