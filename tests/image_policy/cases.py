@@ -387,6 +387,8 @@ def workload_object(kind: str, images: dict, namespace: str, name: str = "glm-tt
         obj["spec"] = {"schedule": "0 * * * *", "jobTemplate": {"spec": {"template": template}}}
     elif kind == "Job":
         obj["spec"] = {"template": template}
+    elif kind == "ReplicationController":  # a plain label map, not a LabelSelector
+        obj["spec"] = {"selector": {"app": name}, "template": template}
     else:
         obj["spec"] = {"selector": {"matchLabels": {"app": name}}, "template": template}
     return obj
