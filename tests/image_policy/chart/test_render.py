@@ -474,7 +474,7 @@ def test_audit_mode_binding_warns_and_audits():
     objects = render({"engine": "validatingAdmissionPolicy", "policy": {"mode": "audit"}})
     binding = only(objects, "ValidatingAdmissionPolicyBinding")
     assert binding["spec"]["validationActions"] == ["Warn", "Audit"]
-    image_policy = [  # the profile also renders the security pack, one policy per rule
+    image_policy = [  # without the security pack's policies (one per rule) when it is on
         o for o in render(profile="vap") if "glm-tts.io/security-rule" not in o["metadata"]["labels"]
     ]
     enforce = only(image_policy, "ValidatingAdmissionPolicyBinding")
