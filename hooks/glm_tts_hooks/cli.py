@@ -19,7 +19,7 @@ COMMAND_MODULES = (
     "glm_tts_hooks.cuda_check.command",
     "glm_tts_hooks.weights.command",
     "glm_tts_hooks.verify.command",
-    "glm_tts_hooks.webhook.command",
+    "glm_tts_hooks.image_policy.command",
 )
 
 

@@ -112,17 +112,48 @@ annotations:
 {{- toYaml ($namespaces | uniq | sortAlpha) -}}
 {{- end -}}
 
-{{/* namespaceSelector that leaves out the skipped namespaces and the opted-out ones. */}}
+{{/*
+namespaceSelector of every engine. Opt-in (default): only namespaces labelled `<label>=enforce`
+are judged, so installing the chart changes nothing until a namespace is labelled. Otherwise every
+namespace but those labelled `<label>=disabled`. The skipped namespaces (what the webhook itself
+depends on) are left out either way, even when labelled.
+*/}}
 {{- define "glm-tts-image-policy.namespaceSelector" -}}
 matchExpressions:
   - key: kubernetes.io/metadata.name
     operator: NotIn
     values:
       {{- include "glm-tts-image-policy.skippedNamespaces" . | nindent 6 }}
-  - key: {{ .Values.admission.optOutLabel.key }}
+  - key: {{ .Values.admission.namespaceLabel }}
+    {{- if .Values.admission.optIn }}
+    operator: In
+    values:
+      - enforce
+    {{- else }}
     operator: NotIn
     values:
-      - {{ .Values.admission.optOutLabel.value | quote }}
+      - disabled
+    {{- end }}
+{{- end -}}
+
+{{/*
+The pod spec's images of `object` or `oldObject` as one CEL list expression, for matchConditions
+(which cannot use variables). [x].map(o, ...) binds the object and the pod spec once each.
+Usage: include "glm-tts-image-policy.celImagesOf" "oldObject"
+*/}}
+{{- define "glm-tts-image-policy.celImagesOf" -}}
+{{- printf "[%s].map(o, has(o.spec.jobTemplate) ? o.spec.jobTemplate.spec.template.spec : (has(o.spec.template) ? o.spec.template.spec : o.spec)).map(s, (has(s.containers) ? s.containers : []) + (has(s.initContainers) ? s.initContainers : []) + (has(s.ephemeralContainers) ? s.ephemeralContainers : []))[0].filter(c, has(c.image)).map(c, c.image)" . -}}
+{{- end -}}
+
+{{/*
+The condition under which an engine judges a request: a CREATE, or an UPDATE that brings an image
+the old object did not run. Scaling or patching a running workload is never blocked by the images
+it already has (admitted earlier, or from before the policy).
+*/}}
+{{- define "glm-tts-image-policy.judgedRequestCondition" -}}
+{{- /* The API server always sends oldObject on UPDATE. The old side reads `object` otherwise, so no
+evaluator meets a null there, even one that evaluates both sides of ||. */ -}}
+{{- printf "request.operation != 'UPDATE' || %s.exists(i, !(i in %s))" (include "glm-tts-image-policy.celImagesOf" "object") (include "glm-tts-image-policy.celImagesOf" "request.operation == 'UPDATE' ? oldObject : object") -}}
 {{- end -}}
 
 {{/*
@@ -310,23 +341,4 @@ offending container or image (the static message stands in if it cannot be evalu
   "message" "an image is not pinned by a sha256 digest; write it as name@sha256:<digest> [rule digest]") -}}
 {{- end -}}
 {{- toYaml $rules -}}
-{{- end -}}
-
-{{/* Fail early, with the fix in the message, on values the schema cannot cross-check. */}}
-{{- define "glm-tts-image-policy.validateValues" -}}
-{{- $sig := .Values.policy.signatures -}}
-{{- if and $sig.required (not $sig.publicKeys) (ne .Values.engine "validatingAdmissionPolicy") -}}
-{{- fail "policy.signatures.required is true but policy.signatures.publicKeys is empty: add your cosign public key ({name: ci, pem: \"-----BEGIN PUBLIC KEY-----...\"}) or set policy.signatures.required=false" -}}
-{{- end -}}
-{{- if eq .Values.engine "webhook" -}}
-{{- if and (not .Values.tls.certManager.enabled) (not .Values.tls.existingSecret) -}}
-{{- fail "the webhook needs a serving certificate: set tls.certManager.enabled=true (cert-manager installed), or tls.existingSecret (a kubernetes.io/tls Secret) with tls.caBundle" -}}
-{{- end -}}
-{{- if and (not .Values.tls.certManager.enabled) (not .Values.tls.caBundle) -}}
-{{- fail "tls.existingSecret is set but tls.caBundle is empty: the API server needs the CA that signed it (base64 PEM), e.g. --set tls.caBundle=$(base64 -w0 ca.crt)" -}}
-{{- end -}}
-{{- end -}}
-{{- if and (eq .Values.engine "validatingAdmissionPolicy") (semverCompare "<1.30.0-0" .Capabilities.KubeVersion.Version) -}}
-{{- fail (printf "engine=validatingAdmissionPolicy needs Kubernetes >= 1.30 (admissionregistration.k8s.io/v1 ValidatingAdmissionPolicy); this cluster is %s: use engine=webhook" .Capabilities.KubeVersion.Version) -}}
-{{- end -}}
 {{- end -}}

@@ -1,0 +1,1 @@
+"""Image-policy webhook tests. `from image_policy.cases import CASES` is the shared case table."""

@@ -1,0 +1,8 @@
+//go:build tools
+
+// Package tools pins the main packages built from this wrapper module.
+package tools
+
+import (
+	_ "github.com/helm/chart-testing/v3/ct"
+)
