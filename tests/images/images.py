@@ -1,0 +1,112 @@
+"""The project's images as the tests build them: name, Containerfile, and how to start each one."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import httpx
+
+from . import buildah
+
+SERVICE_CPU = "localhost/glm-tts/glm-tts-cpu:test"
+HOOKS = "localhost/glm-tts/glm-tts-hooks:test"
+CONTAINERFILES = {SERVICE_CPU: "inference/Containerfile.cpu", HOOKS: "hooks/Containerfile"}
+# Uncompressed-size budgets in MB, each justified in tests/images/README.md.
+SIZE_BUDGET_MB = {SERVICE_CPU: 300, HOOKS: 250}
+
+
+@dataclass
+class Container:
+    name: str
+    mountpoint: str
+
+    def run(
+        self, *command: str, env: dict[str, str] | None = None, timeout: float = 60
+    ) -> subprocess.CompletedProcess[str]:
+        """Run a command in the container as the image's user (no shell involved)."""
+        flags = [f"--env={key}={value}" for key, value in (env or {}).items()]
+        return subprocess.run(
+            [
+                "buildah",
+                *buildah.storage_flags(),
+                "run",
+                "--isolation",
+                "chroot",
+                *flags,
+                self.name,
+                "--",
+                *command,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+
+
+@contextmanager
+def container(reference: str) -> Iterator[Container]:
+    name = buildah.buildah("from", "--pull=never", reference).stdout.strip()
+    try:
+        mountpoint = buildah.buildah("mount", name).stdout.strip()
+        yield Container(name, mountpoint)
+    finally:
+        buildah.buildah("rm", name, check=False)
+
+
+def entrypoint(reference: str) -> list[str]:
+    config = buildah.image_config(reference)
+    return [*(config.get("Entrypoint") or []), *(config.get("Cmd") or [])]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextmanager
+def serving(box: Container, reference: str, startup_seconds: float = 60) -> Iterator[str]:
+    """Start the image's ENTRYPOINT + CMD on a loopback port (chroot isolation shares the host's
+    network); yield its base URL once /readyz answers 200."""
+    port = free_port()
+    command = [
+        "buildah",
+        *buildah.storage_flags(),
+        "run",
+        "--isolation",
+        "chroot",
+        "--env=GLMTTS_HOST=127.0.0.1",
+        f"--env=GLMTTS_PORT={port}",
+        box.name,
+        "--",
+        *entrypoint(reference),
+    ]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + startup_seconds
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                raise RuntimeError(f"the entrypoint exited ({process.returncode}):\n{process.stdout.read()}")
+            try:
+                if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            time.sleep(0.25)
+        else:
+            raise RuntimeError(f"/readyz not 200 within {startup_seconds} s")
+        yield url
+    finally:
+        process.terminate()  # SIGTERM: the server drains and exits
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
