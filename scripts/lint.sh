@@ -32,3 +32,13 @@ echo "lint: tekton-lint (tekton-catalog)"
 (cd tekton-catalog && tekton-lint --config . 2>/dev/null)
 echo "lint: shellcheck + ruff on Tekton step scripts"
 python tests/tekton/step_scripts.py
+
+# GitHub workflows: actionlint (built from its Go module by `make tools`), with shellcheck on run: steps.
+echo "lint: actionlint (.github/workflows)"
+if [[ -x .tools/bin/actionlint ]]; then
+  .tools/bin/actionlint
+elif [[ ${CI:-} == true ]]; then
+  echo "actionlint is not built: run make tools" >&2; exit 1
+else
+  echo "lint: actionlint not built (make tools); skipped"
+fi

@@ -16,8 +16,6 @@ from . import buildah
 SERVICE_CPU = "localhost/glm-tts/glm-tts-cpu:test"
 HOOKS = "localhost/glm-tts/glm-tts-hooks:test"
 CONTAINERFILES = {SERVICE_CPU: "inference/Containerfile.cpu", HOOKS: "hooks/Containerfile"}
-# Uncompressed-size budgets in MB, each justified in tests/images/README.md.
-SIZE_BUDGET_MB = {SERVICE_CPU: 300, HOOKS: 250}
 
 
 @dataclass
