@@ -41,7 +41,8 @@ def test_every_action_is_pinned_by_commit_with_its_version_noted():
         text = path.read_text()
         for uses in _uses(yaml.safe_load(text)):
             assert PINNED.match(uses), f"{path.name}: {uses} is not pinned by a full commit SHA"
-            assert re.search(rf"{re.escape(uses)}\s+# v\d", text), f"{path.name}: {uses} needs a # vX.Y.Z note"
+            noted = re.search(rf"{re.escape(uses)}\s+# v\d", text)
+            assert noted, f"{path.name}: {uses} needs a # vX.Y.Z note"
 
 
 def test_each_artefact_is_released_by_its_own_tag():
