@@ -26,7 +26,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/: the image and registry helpers
 
-from images.images import CONTAINERFILES, HOOKS, SERVICE_CPU, container
+from images.images import CONTAINERFILES, HOOKS, SERVICE_CPU, VENVS, container, write_sbom
 from webhook.registry_fixture import REGISTRY_BINARY, LocalRegistry
 
 from images import buildah
@@ -35,10 +35,17 @@ BUDGET_MB = {SERVICE_CPU: (120, 300), HOOKS: (100, 250)}
 MB = 1_000_000
 
 
-def uncompressed_bytes(reference: str) -> int:
+SBOM_DIR = Path(__file__).resolve().parents[2] / "bench-out" / "sbom"
+
+
+def uncompressed_bytes_and_sbom(reference: str) -> tuple[int, Path]:
+    """Root filesystem size, and the image's CycloneDX SBOM written to bench-out/sbom/."""
+    SBOM_DIR.mkdir(parents=True, exist_ok=True)
+    name = reference.rsplit("/", 1)[-1].split(":")[0]
     with container(reference) as box:
         out = subprocess.run(["du", "-sb", box.mountpoint], capture_output=True, text=True, check=True)
-    return int(out.stdout.split()[0])
+        sbom = write_sbom(box, VENVS[reference], SBOM_DIR / f"{name}.cdx.json")
+    return int(out.stdout.split()[0]), sbom
 
 
 def pushed_bytes(reference: str, registry: LocalRegistry) -> int:
@@ -64,7 +71,8 @@ def main() -> int:
         try:
             for reference, containerfile in CONTAINERFILES.items():
                 build = buildah.build(containerfile, reference)
-                pulled, stored = pushed_bytes(reference, registry), uncompressed_bytes(reference)
+                pulled = pushed_bytes(reference, registry)
+                stored, sbom = uncompressed_bytes_and_sbom(reference)
                 budget_pull, budget_stored = BUDGET_MB[reference]
                 ok = pulled <= budget_pull * MB and stored <= budget_stored * MB
                 failed |= not ok
@@ -76,6 +84,7 @@ def main() -> int:
                     f"pull {pulled / MB:6.1f} MB ({pull_ratio:.2f} of {budget_pull} MB)   "
                     f"on disk {stored / MB:6.1f} MB ({disk_ratio:.2f} of {budget_stored} MB)   {verdict}"
                 )
+                print(f"{'':40s} CycloneDX SBOM: {sbom.relative_to(SBOM_DIR.parents[1])}")
         finally:
             registry.stop()
     return 1 if failed else 0

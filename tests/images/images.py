@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
 import httpx
 
@@ -16,6 +18,7 @@ from . import buildah
 SERVICE_CPU = "localhost/glm-tts/glm-tts-cpu:test"
 HOOKS = "localhost/glm-tts/glm-tts-hooks:test"
 CONTAINERFILES = {SERVICE_CPU: "inference/Containerfile.cpu", HOOKS: "hooks/Containerfile"}
+VENVS = {SERVICE_CPU: "/opt/venv", HOOKS: "/opt/glm-tts-hooks"}
 
 
 @dataclass
@@ -108,3 +111,27 @@ def serving(box: Container, reference: str, startup_seconds: float = 60) -> Iter
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+def write_sbom(box: Container, venv: str, output: Path) -> Path:
+    """A CycloneDX SBOM of the image's Python environment, by cyclonedx-py (CycloneDX's own
+    generator). It asks the venv's interpreter for its paths: the local base and the image share
+    Debian's Python 3.11, so the interpreter run is the image's and the metadata read is the image's."""
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "cyclonedx_py",
+            "environment",
+            "--output-reproducible",
+            "--of",
+            "JSON",
+            "-o",
+            str(output),
+            f"{box.mountpoint}{venv}/bin/python3",
+        ],
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
+    return output
