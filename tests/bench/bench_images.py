@@ -2,17 +2,19 @@
 """Image build time and size against a budget: the CPU service image and the hooks image.
 
 Built with buildah from the locally debootstrapped base (tests/images/buildah.py); the build here is
-usually served from the layer cache, so the time printed is the cached build (a cold build on a
-2-core machine is minutes: debootstrap, apt, pip). Sizes: the uncompressed root filesystem (what a
+forced through buildah's layer cache, so the time printed is a cached build (a cold build on a
+2-core machine is many minutes: debootstrap, apt, pip; tests skip even the cached build when the
+image's inputs are unchanged). Sizes: the uncompressed root filesystem (what a
 node stores) and the compressed layers pushed to a local registry (what a node pulls).
 
 Budgets (compressed pull size / uncompressed):
   glm-tts-cpu    120 MB / 300 MB  Python 3.11 runtime ~45 MB, numpy + OpenBLAS ~75 MB, eSpeak NG data
                                   ~21 MB, pedalboard ~21 MB, uvloop ~14 MB, FastAPI stack; no shell,
                                   no apt, no compiler. A kind node pulls it in seconds.
-  glm-tts-hooks  100 MB / 250 MB  the same runtime, numpy, the Kubernetes client, cryptography and
-                                  huggingface_hub; it runs as short Jobs and Tekton steps, so it must
-                                  pull fast on every node.
+  glm-tts-hooks  100 MB / 350 MB  the same runtime and numpy, plus the official Kubernetes client
+                                  (128 MB unpacked: generated models for every API group), cryptography
+                                  and huggingface_hub; it runs as short Jobs and Tekton steps, so the
+                                  pull size is what matters and stays under the service image's.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from webhook.registry_fixture import REGISTRY_BINARY, LocalRegistry
 
 from images import buildah
 
-BUDGET_MB = {SERVICE_CPU: (120, 300), HOOKS: (100, 250)}
+BUDGET_MB = {SERVICE_CPU: (120, 300), HOOKS: (100, 350)}
 MB = 1_000_000
 
 
@@ -70,7 +72,7 @@ def main() -> int:
         registry.start()
         try:
             for reference, containerfile in CONTAINERFILES.items():
-                build = buildah.build(containerfile, reference)
+                build = buildah.build(containerfile, reference, force=True)
                 pulled = pushed_bytes(reference, registry)
                 stored, sbom = uncompressed_bytes_and_sbom(reference)
                 budget_pull, budget_stored = BUDGET_MB[reference]
