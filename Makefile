@@ -57,12 +57,15 @@ tools: $(VENV_STAMP) $(NODE_STAMP) $(CHECKOV_STAMP) sysdeps go-tools
 	$(PY) scripts/fetch_tools.py
 
 # System packages the tests drive for real: docker-registry (an OCI registry) for the image-policy
-# webhook's signature tests. Installed only when missing and we are root on Debian/Ubuntu;
-# elsewhere those tests skip and say how to install it.
+# webhook's signature tests and the chart/image pushes; buildah + debootstrap (+ Debian's archive
+# keyring, for Ubuntu hosts) to build and run the images. Installed only when missing and we are
+# root on Debian/Ubuntu; elsewhere those tests skip and say how to install them.
+SYSDEPS := docker-registry buildah debootstrap debian-archive-keyring
 sysdeps:
-	@if ! command -v docker-registry >/dev/null && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends docker-registry; } \
-			|| echo "warning: could not install docker-registry; the real-registry tests will skip" >&2; \
+	@missing=$$(for p in $(SYSDEPS); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ] && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; } \
+			|| echo "warning: could not install $$missing; the tests that need them will skip" >&2; \
 	fi
 	@# Debian's Chromium for the web page's browser tests (Playwright drives it; never `playwright install`).
 	@if ! command -v chromium >/dev/null && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \

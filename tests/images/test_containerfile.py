@@ -1,8 +1,10 @@
-"""Static checks of the service images' Containerfiles (no container engine runs here).
+"""Static checks of every Containerfile (test_images.py builds and runs the CPU and hooks ones).
 
 They are parsed the way a builder reads them (continuation lines, ARG defaults, stages), and
 held to what the cluster needs: bases pinned by digest, a numeric non-root user, OCI labels,
-port 8080, no HEALTHCHECK, and every COPY source present in the build context (the repo root).
+the service on port 8080 without HEALTHCHECK, and every COPY source present in the build context
+the pipeline gives it (the repository root, CONTEXT "." in glm-tts-cicd) and not excluded by
+.dockerignore.
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ from glm_tts_server.constants import HTTP_PORT
 ROOT = Path(__file__).resolve().parents[2]
 GPU = ROOT / "inference" / "Containerfile"
 CPU = ROOT / "inference" / "Containerfile.cpu"
+HOOKS = ROOT / "hooks" / "Containerfile"
+ALL = [GPU, CPU, HOOKS]
 DIGEST_RE = re.compile(r"^[a-z0-9.-]+(:\d+)?/[a-z0-9._/-]+:[\w.-]+@sha256:[0-9a-f]{64}$")
 REQUIRED_LABELS = ("title", "description", "version", "revision", "created", "licenses", "source")
 
@@ -96,15 +100,20 @@ def parse(path: Path) -> Containerfile:
     return Containerfile(global_args, stages, text)
 
 
-@pytest.fixture(params=[GPU, CPU], ids=["gpu", "cpu"])
+@pytest.fixture(params=ALL, ids=["gpu", "cpu", "hooks"])
 def containerfile(request) -> Containerfile:
+    return parse(request.param)
+
+
+@pytest.fixture(params=[GPU, CPU], ids=["gpu", "cpu"])
+def service_containerfile(request) -> Containerfile:
     return parse(request.param)
 
 
 def test_every_base_is_pinned_by_digest(containerfile):
     names = set()
     for stage in containerfile.stages:
-        pinned = stage.base in names or DIGEST_RE.match(stage.base)
+        pinned = stage.base in names or stage.base == "scratch" or DIGEST_RE.match(stage.base)
         assert pinned, f"base {stage.base!r} is not pinned by digest"
         if stage.name:
             names.add(stage.name)
@@ -129,15 +138,39 @@ def test_carries_the_oci_labels(containerfile):
     assert labels["org.opencontainers.image.revision"] == "${REVISION}"  # the pipeline passes REVISION
 
 
-def test_serves_on_the_contract_port_without_a_healthcheck(containerfile):
-    assert containerfile.final.all("EXPOSE") == [str(HTTP_PORT)]
-    assert not any(stage.all("HEALTHCHECK") for stage in containerfile.stages), \
+def test_serves_on_the_contract_port_without_a_healthcheck(service_containerfile):
+    final = service_containerfile.final
+    assert final.all("EXPOSE") == [str(HTTP_PORT)]
+    assert not any(stage.all("HEALTHCHECK") for stage in service_containerfile.stages), (
         "no HEALTHCHECK: Kubernetes probes /healthz and /readyz"
-    assert containerfile.final.all("ENTRYPOINT") == ['["glm-tts-server"]']
-    assert containerfile.final.all("CMD") == ['["serve"]']
+    )
+    assert final.all("ENTRYPOINT") == ['["glm-tts-server"]']
+    assert final.all("CMD") == ['["serve"]']
 
 
-def test_copy_sources_exist_in_the_build_context(containerfile):
+def _ignored_by_dockerignore(path: str) -> bool:
+    """.dockerignore semantics for the allow-list file we keep: `*`, then `!path` re-includes, then
+    `**/__pycache__` and `**/*.pyc` exclude again; the last matching rule wins."""
+    ignored = False
+    for line in (ROOT / ".dockerignore").read_text().splitlines():
+        rule = line.strip()
+        if not rule or rule.startswith("#"):
+            continue
+        negate = rule.startswith("!")
+        pattern = rule.lstrip("!").rstrip("/")
+        if (
+            pattern == "*"
+            or path == pattern
+            or path.startswith(pattern + "/")
+            or (pattern.startswith("**/") and pattern[3:] in path.split("/"))
+        ):
+            ignored = not negate
+    return ignored
+
+
+def test_copy_sources_exist_in_the_repository_root_context(containerfile):
+    """glm-tts-cicd builds every Containerfile with CONTEXT "." (issue: the hooks image once
+    expected hooks/ as its context and every pipeline run failed)."""
     for stage in containerfile.stages:
         for value in stage.all("COPY"):
             if value.startswith("--from="):
@@ -145,6 +178,29 @@ def test_copy_sources_exist_in_the_build_context(containerfile):
             *sources, _dest = shlex.split(value)
             for source in sources:
                 assert (ROOT / source).exists(), f"COPY {source}: not in the build context (repo root)"
+                assert not _ignored_by_dockerignore(source), f"COPY {source}: excluded by .dockerignore"
+
+
+def test_dockerignore_keeps_local_state_out_of_the_context():
+    local_state = (
+        ".venv/bin/python",
+        ".tools/bin/helm",
+        ".git/HEAD",
+        "hooks/glm_tts_hooks/__pycache__/a.pyc",
+    )
+    for path in local_state:
+        assert _ignored_by_dockerignore(path), f"{path} would be sent to the builder"
+
+
+@pytest.mark.parametrize("path", [CPU, HOOKS], ids=["cpu", "hooks"])
+def test_runtime_stage_is_scratch_plus_the_assembled_root(path):
+    """No shell: the final stage starts FROM scratch and takes only the assembled runtime and the venv."""
+    parsed = parse(path)
+    assert parsed.final.base == "scratch"
+    copies = parsed.final.all("COPY")
+    assert copies[0] == "--from=build /rootfs /"
+    assert all(c.startswith("--from=build /opt/") for c in copies[1:])
+    assert not parsed.final.all("RUN"), "a RUN in the final stage needs a shell"
 
 
 def test_gpu_image_fetches_upstream_at_the_pinned_commit():
@@ -171,6 +227,19 @@ def test_gpu_image_pins_torch_and_ships_the_hooks():
     assert env["GLMTTS_MODEL_DIR"] == "/models"
     assert env["GLMTTS_CODE_DIR"] == "/opt/glm-tts"
     assert "COPY --from=build /opt/glm-tts /opt/glm-tts" in gpu.text
+
+
+def test_hooks_image_installs_the_cluster_extras_and_no_torch():
+    hooks = parse(HOOKS)
+    installs = " ".join(v for stage in hooks.stages for v in stage.all("RUN"))
+    assert '"/src/hooks[cluster,weights,image-policy]"' in installs
+    assert "torch" not in installs.lower()
+    assert hooks.final.all("ENTRYPOINT") == ['["glm-tts-hooks"]']
+
+
+def test_gpu_image_installs_hooks_without_cluster_extras():
+    run = " ".join(parse(GPU).stages[0].all("RUN"))
+    assert "/src/hooks[" not in run, "the server image runs cuda-check only: no cluster-side extras"
 
 
 def test_cpu_image_uses_espeak_and_no_torch():
