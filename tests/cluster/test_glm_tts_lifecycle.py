@@ -116,15 +116,14 @@ def documented_leftover(item: dict[str, Any]) -> bool:
 
 
 def assert_clean_after_uninstall(plane: ControlPlane, namespace: str, release: str) -> None:
-    def settled() -> list[str] | None:
+    def settled() -> bool:
         left = leftovers(plane, namespace, release)
         kept = {
             f"PersistentVolumeClaim/{p['metadata']['name']}"
             for p in plane.get("pvc", "-n", namespace)["items"]
             if documented_leftover(p)
         }
-        undocumented = [x for x in left if x not in kept]
-        return None if undocumented else left
+        return not [x for x in left if x not in kept]
 
     try:
         wait_for(settled, "the namespace to empty after uninstall", timeout=90)
@@ -211,19 +210,9 @@ def test_upgrade_from_the_previous_release_hits_no_immutable_field(
     if not old_values.exists():
         pytest.skip(f"chart {version} at {commit[:10]} has no ci/{profile}-values.yaml profile")
     release = f"up-{profile}"
-    helm4(
-        "install",
-        release,
-        str(old_chart),
-        "-n",
-        namespace,
-        "-f",
-        str(old_values),
-        "--wait",
-        "--timeout",
-        "5m",
-    )
-    wait_rolled_out(control_plane, namespace, release, 1)
+    # no --wait: the first release's cpu profile kept the GPU nodeSelector, so its pods stay
+    # Pending on any cluster; what is tested is that the upgrade applies and then rolls out
+    helm4("install", release, str(old_chart), "-n", namespace, "-f", str(old_values), "--timeout", "5m")
 
     upgraded = helm4(
         "upgrade", release, str(GLM_TTS), "-n", namespace, "-f", str(values_file(profile)),

@@ -27,8 +27,17 @@ def render(helm: Helm, release: str, namespace: str, profile: str, *sets: str) -
     return [d for d in yaml.safe_load_all(out) if d]
 
 
+def hook_rbac(docs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The RBAC objects of the chart's hooks (they live only while a hook runs), made plain objects
+    so the ServiceAccount stays for the test; the release's own objects are left to helm."""
+    return [
+        without_hook_annotations(d)
+        for d in docs
+        if d["kind"] in RBAC_KINDS and "helm.sh/hook" in (d["metadata"].get("annotations") or {})
+    ]
+
+
 def without_hook_annotations(obj: dict[str, Any]) -> dict[str, Any]:
-    """Hook RBAC lives only while its hook runs; applied plainly it stays for the test."""
     annotations = obj["metadata"].get("annotations") or {}
     obj["metadata"]["annotations"] = {
         k: v for k, v in annotations.items() if not k.startswith(("helm.sh/hook", "argocd.argoproj.io/"))
@@ -94,7 +103,7 @@ def test_preflight_verdict_matches_the_scheduler(
 ) -> None:
     release = "pf"
     docs = render(helm4, release, namespace, "gpu")
-    control_plane.apply([without_hook_annotations(d) for d in docs if d["kind"] in RBAC_KINDS])
+    control_plane.apply(hook_rbac(docs))
     resource = next(
         a.split("=", 1)[1]
         for a in hook_job(docs, "preflight")["spec"]["template"]["spec"]["containers"][0]["args"]
@@ -152,7 +161,7 @@ def _verify_as_chart(
     plane: ControlPlane, helm: Helm, release: str, namespace: str, timeout: int
 ) -> tuple[int, dict[str, Any]]:
     docs = render(helm, release, namespace, "cpu")
-    plane.apply([without_hook_annotations(d) for d in docs if d["kind"] in RBAC_KINDS])
+    plane.apply(hook_rbac(docs))
     job = hook_job(docs, "verify")
     pod_spec = job["spec"]["template"]["spec"]
     args = pod_spec["containers"][0]["args"][1:]
@@ -174,7 +183,7 @@ def _check(report: dict[str, Any], prefix: str) -> dict[str, Any]:
 
 
 def test_verify_sees_the_rollout_through_the_api(
-    control_plane: ControlPlane, helm4: Helm, namespace: str
+    control_plane: ControlPlane, helm4: Helm, namespace: str, tmp_path: Path
 ) -> None:
     release = "vf"
     values = str(GLM_TTS / "ci" / "cpu-values.yaml")
@@ -184,8 +193,12 @@ def test_verify_sees_the_rollout_through_the_api(
     assert rc == 1  # /readyz cannot answer: nothing listens
 
     # a rollout that cannot finish: the new pods fit no node
-    helm4("upgrade", release, str(GLM_TTS), "-n", namespace, "-f", values,
-          "--set", "nodeSelector.pool=nonexistent", "--timeout", "5m")  # fmt: skip
+    nowhere = tmp_path / "nowhere.yaml"
+    nowhere.write_text("nodeSelector:\n  pool: nonexistent\n")
+    helm4(
+        "upgrade", release, str(GLM_TTS), "-n", namespace, "-f", values, "-f", str(nowhere), "--timeout", "5m"
+    )
+
     rc, report = _verify_as_chart(control_plane, helm4, release, namespace, timeout=15)
     assert rc == 1
     assert _check(report, "rollout")["status"] == "fail", report
