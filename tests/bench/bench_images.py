@@ -28,8 +28,8 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/: the image and registry helpers
 
+from image_policy.registry_fixture import REGISTRY_BINARY, LocalRegistry
 from images.images import CONTAINERFILES, HOOKS, SERVICE_CPU, VENVS, container, write_sbom
-from webhook.registry_fixture import REGISTRY_BINARY, LocalRegistry
 
 from images import buildah
 

@@ -14,7 +14,7 @@ import yaml
 from harness.helm import run_helm
 from harness.paths import CHARTS, REPO
 from harness.tools import require_tool
-from webhook.registry_fixture import LocalRegistry, oci_registry_binary
+from image_policy.registry_fixture import LocalRegistry, oci_registry_binary
 
 CHART_NAMES = ("glm-tts", "glm-tts-image-policy")
 SEMVER = re.compile(r"^(\d+)\.(\d+)\.(\d+)(?:-[0-9A-Za-z.-]+)?$")

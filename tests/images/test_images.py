@@ -15,7 +15,7 @@ import httpx
 import numpy as np
 import pytest
 import soundfile
-from webhook.registry_fixture import LocalRegistry, oci_registry_binary
+from image_policy.registry_fixture import LocalRegistry, oci_registry_binary
 
 from . import buildah
 from .images import HOOKS, SERVICE_CPU, VENVS, entrypoint, serving, write_sbom

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import concurrent.futures
 import json
 import time
 
@@ -77,25 +78,30 @@ def test_registration_records_who_and_the_consent_and_each_use_is_audited(start_
     assert all(e["time"].endswith("+00:00") for e in lines)
 
 
-@pytest.mark.asyncio
-async def test_identity_headers_from_elsewhere_are_not_believed(tmp_path):
+def test_identity_headers_from_elsewhere_are_not_believed(tmp_path):
     from conftest import _settings
 
     settings = _settings(tmp_path, {"api_key": "k3y", "api_key_name": "ci-pipeline"})
     app = create_app(settings, backend=ToneBackend())
     transport = httpx.ASGITransport(app=app, client=("10.1.2.3", 40000))  # another pod, not the sidecar
-    async with app.router.lifespan_context(app):
-        deadline = time.monotonic() + 10
-        while not app.state.service.lifecycle.ready:  # the backend loads in the background
-            assert time.monotonic() < deadline, app.state.service.lifecycle.detail
-            await asyncio.sleep(0.01)
-        async with httpx.AsyncClient(transport=transport, base_url="http://glm-tts") as client:
-            created = await client.post(
-                VOICES_PATH,
-                data={"name": "bob", "transcript": "Hi, Bob here.", "consent": CONSENT},
-                files={"audio": ("b.wav", tone_wav(), "audio/wav")},
-                headers={"Authorization": "Bearer k3y", "X-Forwarded-Email": "ceo@example.com"},
-            )
+
+    async def register() -> httpx.Response:
+        async with app.router.lifespan_context(app):
+            deadline = time.monotonic() + 10
+            while not app.state.service.lifecycle.ready:  # the backend loads in the background
+                assert time.monotonic() < deadline, app.state.service.lifecycle.detail
+                await asyncio.sleep(0.01)
+            async with httpx.AsyncClient(transport=transport, base_url="http://glm-tts") as client:
+                return await client.post(
+                    VOICES_PATH,
+                    data={"name": "bob", "transcript": "Hi, Bob here.", "consent": CONSENT},
+                    files={"audio": ("b.wav", tone_wav(), "audio/wav")},
+                    headers={"Authorization": "Bearer k3y", "X-Forwarded-Email": "ceo@example.com"},
+                )
+
+    # A loop of its own in a thread: a browser test's sync Playwright may hold this thread's loop.
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        created = pool.submit(asyncio.run, register()).result(timeout=60)
     assert created.status_code == 201, created.text
     assert created.json()["registered_by"] == "ci-pipeline"
 
