@@ -45,17 +45,9 @@ def non_negative_float(text: str) -> float:
     return value
 
 
-def _convert(action: argparse.Action, parse: Callable[[str], Any] | None, text: str) -> Any:
-    if parse is None:
-        return text
-    try:
-        return parse(text)
-    except (argparse.ArgumentTypeError, ValueError) as exc:
-        raise argparse.ArgumentError(action, str(exc)) from None
-
-
-class EmptyIsUnset(argparse.Action):
-    """`--flag VALUE`; `--flag ""` leaves the default. `parse` converts a non-empty value."""
+class _FlagAction(argparse.Action):
+    """argparse's Action call, reduced to what each flag kind stores; `parse` converts one value
+    and a bad value gets argparse's own "argument --flag: ..." usage error."""
 
     def __init__(self, *args: Any, parse: Callable[[str], Any] | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -68,33 +60,44 @@ class EmptyIsUnset(argparse.Action):
         values: Any,
         option_string: str | None = None,
     ) -> None:
+        self.store(namespace, values)
+
+    def store(self, namespace: argparse.Namespace, values: Any) -> None:
+        raise NotImplementedError
+
+    def convert(self, text: str) -> Any:
+        if self.parse is None:
+            return text
+        try:
+            return self.parse(text)
+        except (argparse.ArgumentTypeError, ValueError) as exc:
+            raise argparse.ArgumentError(self, str(exc)) from None
+
+
+class EmptyIsUnset(_FlagAction):
+    """`--flag VALUE`; `--flag ""` leaves the default. `parse` converts a non-empty value."""
+
+    def store(self, namespace: argparse.Namespace, values: Any) -> None:
         if values != "":
-            setattr(namespace, self.dest, _convert(self, self.parse, values))
+            setattr(namespace, self.dest, self.convert(values))
 
 
-class ListFlag(argparse.Action):
+class ListFlag(_FlagAction):
     """Zero or more values, repeatable: `--toleration a:NoSchedule b:NoExecute --toleration c:`.
     Empty entries are dropped, so a Tekton array param can expand in place (`$(params.X[*])`)."""
 
-    def __init__(self, *args: Any, parse: Callable[[str], Any] | None = None, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("nargs", "*")
         kwargs.setdefault("default", [])
         super().__init__(*args, **kwargs)
-        self.parse = parse
 
-    def __call__(
-        self,
-        parser: argparse.ArgumentParser,
-        namespace: argparse.Namespace,
-        values: Any,
-        option_string: str | None = None,
-    ) -> None:
+    def store(self, namespace: argparse.Namespace, values: Any) -> None:
         items = list(getattr(namespace, self.dest) or [])
-        items += [_convert(self, self.parse, v) for v in values if v != ""]
+        items += [self.convert(v) for v in values if v != ""]
         setattr(namespace, self.dest, items)
 
 
-class BoolFlag(argparse.Action):
+class BoolFlag(_FlagAction):
     """`--flag` = true; `--flag=true|false` (also yes/no/1/0); `--flag ""` = false."""
 
     def __init__(
@@ -104,13 +107,7 @@ class BoolFlag(argparse.Action):
             option_strings, dest, nargs="?", const="true", default=default, metavar="BOOL", **kwargs
         )
 
-    def __call__(
-        self,
-        parser: argparse.ArgumentParser,
-        namespace: argparse.Namespace,
-        values: Any,
-        option_string: str | None = None,
-    ) -> None:
+    def store(self, namespace: argparse.Namespace, values: Any) -> None:
         word = str(values).strip().lower()
         if word not in TRUE_WORDS + FALSE_WORDS:
             raise argparse.ArgumentError(self, f"{values!r} is not true or false")

@@ -30,10 +30,15 @@ class InvalidAudio(ValueError):
     """Reference audio that cannot be used; the message says why and what to send instead."""
 
 
-def _check_format(fmt: str) -> str:
+class UnsupportedFormat(ValueError):
+    """A response format this server does not produce."""
+
+
+def check_format(fmt: str, formats: tuple[str, ...] = SUPPORTED_FORMATS) -> str:
+    """`fmt` in lower case, if it is one of `formats` (by default those `encode` writes)."""
     fmt = fmt.lower()
-    if fmt not in SUPPORTED_FORMATS:
-        raise ValueError(f"unsupported response_format {fmt!r}: use one of {', '.join(SUPPORTED_FORMATS)}")
+    if fmt not in formats:
+        raise UnsupportedFormat(f"unsupported response_format {fmt!r}: use one of {', '.join(formats)}")
     return fmt
 
 
@@ -45,7 +50,7 @@ def to_pcm16(samples: np.ndarray) -> bytes:
 
 def encode(audio: Audio, fmt: str = "wav") -> bytes:
     """Encode mono audio as a complete `wav` (PCM16), `flac` or raw `pcm` (s16le) payload."""
-    fmt = _check_format(fmt)
+    fmt = check_format(fmt)
     if fmt == "pcm":
         return to_pcm16(audio.samples)
     buf = io.BytesIO()

@@ -18,7 +18,7 @@ from typing import Protocol
 
 import numpy as np
 
-from glm_tts_server.audio import to_pcm16, wav_stream_header
+from glm_tts_server.audio import check_format, to_pcm16, wav_stream_header
 
 FORMATS = ("mp3", "opus", "aac", "flac", "wav", "pcm")
 DEFAULT_FORMAT = "mp3"  # OpenAI's default when a request names none
@@ -42,17 +42,6 @@ _OGG_OPTIONS = {"page_duration": "20000"}
 _IO_BUFFER = 4096
 # LAME's -q 7 ("fast, ok quality"): half the CPU of its default for 64 kbit/s speech.
 _CODEC_OPTIONS = {"libmp3lame": {"compression_level": "7"}}
-
-
-class UnsupportedFormat(ValueError):
-    """A response format this server does not produce."""
-
-
-def check_format(fmt: str) -> str:
-    fmt = fmt.lower()
-    if fmt not in FORMATS:
-        raise UnsupportedFormat(f"unsupported response_format {fmt!r}: use one of {', '.join(FORMATS)}")
-    return fmt
 
 
 def encoded_rate(fmt: str, sample_rate: int) -> int:
@@ -182,7 +171,7 @@ class _PyAVEncoder:
 
 
 def stream_encoder(fmt: str, sample_rate: int) -> StreamEncoder:
-    fmt = check_format(fmt)
+    fmt = check_format(fmt, FORMATS)
     if fmt == "wav":
         return _PcmEncoder(sample_rate, wav_stream_header(sample_rate))
     if fmt == "pcm":
@@ -194,7 +183,7 @@ def stream_encoder(fmt: str, sample_rate: int) -> StreamEncoder:
 
 def encode(samples: np.ndarray, sample_rate: int, fmt: str = DEFAULT_FORMAT) -> bytes:
     """A complete file in `fmt` (wav and flac with their exact length in the header)."""
-    fmt = check_format(fmt)
+    fmt = check_format(fmt, FORMATS)
     if fmt in ("wav", "flac"):
         import soundfile as sf
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 
 from glm_tts_hooks.argtypes import BoolFlag, EmptyIsUnset, non_negative_float, positive_int
-from glm_tts_hooks.report import add_output_arguments
+from glm_tts_hooks.verb import add_check_verb
 
 
 def _capability(text: str) -> tuple[int, int]:
@@ -17,14 +17,19 @@ def _capability(text: str) -> tuple[int, int]:
     return major, minor
 
 
+HELP = "in the GPU pod: torch sees the GPUs, which compute correctly and at speed"
+DESCRIPTION = (
+    "Check the GPUs this pod was given: count, compute capability, free memory, driver and "
+    "CUDA runtime, cuDNN, an fp32 and a half-precision matrix product against a float64 reference, and "
+    "the speed against the GPU model's floor. Exit 0 pass, 1 a check failed, 2 usage error."
+)
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser(
-        "cuda-check",
-        help="in the GPU pod: torch sees the GPUs, which compute correctly and at speed",
-        description="Check the GPUs this pod was given: count, compute capability, free memory, driver and "
-        "CUDA runtime, cuDNN, an fp32 and a half-precision matrix product against a float64 reference, and "
-        "the speed against the GPU model's floor. Exit 0 pass, 1 a check failed, 2 usage error.",
-    )
+    add_check_verb(subparsers, "cuda-check", HELP, DESCRIPTION, add_arguments, run)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--expect-gpus",
         action=EmptyIsUnset,
@@ -66,8 +71,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="side of the square matrices (default: 4096)",
     )
     parser.add_argument("--skip-perf", action=BoolFlag, help="check correctness only, not speed")
-    add_output_arguments(parser)
-    parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:

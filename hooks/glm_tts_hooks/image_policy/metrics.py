@@ -15,17 +15,13 @@ class WebhookMetrics:
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
-        self.decisions = Counter(
-            f"{PREFIX}_decisions",
-            "Admission decisions by API, verdict (allowed, denied, audited) and first violated rule.",
+        self.decisions = self._counter(
+            "decisions",
             ["api", "verdict", "rule"],
-            registry=self.registry,
+            "Admission decisions by API, verdict (allowed, denied, audited) and first violated rule.",
         )
-        self.requests = Counter(
-            f"{PREFIX}_http_requests",
-            "HTTP requests by endpoint and status code.",
-            ["endpoint", "code"],
-            registry=self.registry,
+        self.requests = self._counter(
+            "http_requests", ["endpoint", "code"], "HTTP requests by endpoint and status code."
         )
         self.latency = Histogram(
             f"{PREFIX}_request_duration_seconds",
@@ -34,36 +30,34 @@ class WebhookMetrics:
             buckets=LATENCY_BUCKETS,
             registry=self.registry,
         )
-        self.cache = Counter(
-            f"{PREFIX}_signature_cache",
+        self.cache = self._counter(
+            "signature_cache",
+            ["result"],
             "Signature verdict look-ups by result (hit, miss, coalesced: shared a concurrent miss).",
-            ["result"],
-            registry=self.registry,
         )
-        self.signature_checks = Counter(
-            f"{PREFIX}_signature_checks",
-            "Signature verifications against the registry by outcome (verified, unverified, error).",
+        self.signature_checks = self._counter(
+            "signature_checks",
             ["outcome"],
-            registry=self.registry,
+            "Signature verifications against the registry by outcome (verified, unverified, error).",
         )
-        self.registry_errors = Counter(
-            f"{PREFIX}_registry_errors",
-            "Registry calls that failed (unreachable, timeout, 5xx) by registry host.",
+        self.registry_errors = self._counter(
+            "registry_errors",
             ["registry"],
-            registry=self.registry,
+            "Registry calls that failed (unreachable, timeout, 5xx) by registry host.",
         )
-        self.policy_reloads = Counter(
-            f"{PREFIX}_policy_reloads",
+        self.policy_reloads = self._counter(
+            "policy_reloads",
+            ["result"],
             "Policy file reloads by result (ok, error: the last good policy stays in force).",
-            ["result"],
-            registry=self.registry,
         )
-        self.certificate_reloads = Counter(
-            f"{PREFIX}_certificate_reloads",
+        self.certificate_reloads = self._counter(
+            "certificate_reloads",
+            ["result"],
             "TLS certificate reloads by result (ok, error: the previous certificate stays in use).",
-            ["result"],
-            registry=self.registry,
         )
+
+    def _counter(self, name: str, labels: list[str], documentation: str) -> Counter:
+        return Counter(f"{PREFIX}_{name}", documentation, labels, registry=self.registry)
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)

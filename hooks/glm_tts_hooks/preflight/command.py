@@ -10,18 +10,22 @@ import argparse
 import sys
 
 from glm_tts_hooks.argtypes import BoolFlag, EmptyIsUnset, ListFlag, non_negative_int, positive_int
-from glm_tts_hooks.kube_args import add_connection_arguments
-from glm_tts_hooks.report import EXIT_USAGE, add_output_arguments
+from glm_tts_hooks.report import EXIT_USAGE
+from glm_tts_hooks.verb import add_check_verb
+
+HELP = "check that the cluster can run the release, before helm install"
+DESCRIPTION = (
+    "Check nodes, GPUs (device plugin, driver, memory, free capacity), RuntimeClass, storage "
+    "and quota for a GLM-TTS release. An empty flag value means the flag was not given. "
+    "Exit 0 pass, 1 a check failed, 2 usage or API error."
+)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser(
-        "preflight",
-        help="check that the cluster can run the release, before helm install",
-        description="Check nodes, GPUs (device plugin, driver, memory, free capacity), RuntimeClass, storage "
-        "and quota for a GLM-TTS release. An empty flag value means the flag was not given. "
-        "Exit 0 pass, 1 a check failed, 2 usage or API error.",
-    )
+    add_check_verb(subparsers, "preflight", HELP, DESCRIPTION, add_arguments, run, cluster=True)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--namespace", required=True, help="namespace the release goes to")
     parser.add_argument(
         "--gpu-resource",
@@ -117,9 +121,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "no usable node and too few free GPUs are warnings, not failures",
     )
     parser.add_argument("--fail-on-warning", action=BoolFlag, help="treat warnings as failures")
-    add_connection_arguments(parser)
-    add_output_arguments(parser)
-    parser.set_defaults(func=run)
 
 
 def options_from_args(args: argparse.Namespace):

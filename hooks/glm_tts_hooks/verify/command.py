@@ -8,21 +8,27 @@ import sys
 from pathlib import Path
 
 from glm_tts_hooks.argtypes import EmptyIsUnset, positive_int
-from glm_tts_hooks.kube_args import add_connection_arguments, positive_seconds
-from glm_tts_hooks.report import EXIT_USAGE, add_output_arguments
+from glm_tts_hooks.kube_args import positive_seconds
+from glm_tts_hooks.report import EXIT_USAGE
+from glm_tts_hooks.verb import add_check_verb
 
 DEFAULT_TEXT = "你好，欢迎使用 GLM-TTS speech service。今天天气很好。"
 API_KEY_ENV = "GLMTTS_API_KEY"
 
 
+HELP = "prove an installed release works: rollout, readiness, a real synthesis"
+DESCRIPTION = (
+    "Wait for the rollout, GET /readyz through the Service, synthesise a sentence and check "
+    "the WAV (header, sample rate, duration, not silence). "
+    "Exit 0 pass, 1 a check failed, 2 usage or API error."
+)
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser(
-        "verify",
-        help="prove an installed release works: rollout, readiness, a real synthesis",
-        description="Wait for the rollout, GET /readyz through the Service, synthesise a sentence and check "
-        "the WAV (header, sample rate, duration, not silence). "
-        "Exit 0 pass, 1 a check failed, 2 usage or API error.",
-    )
+    add_check_verb(subparsers, "verify", HELP, DESCRIPTION, add_arguments, run, cluster=True)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--url", required=True, help="base URL of the service, e.g. http://glm-tts.ns.svc:8080"
     )
@@ -83,9 +89,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="SECONDS",
         help="pause between rollout and readiness polls (default: 2)",
     )
-    add_connection_arguments(parser)
-    add_output_arguments(parser)
-    parser.set_defaults(func=run)
 
 
 def _api_key(args: argparse.Namespace) -> str | None:

@@ -11,23 +11,28 @@ import os
 from pathlib import Path
 
 from glm_tts_hooks.argtypes import BoolFlag, EmptyIsUnset, positive_int
-from glm_tts_hooks.report import add_output_arguments
+from glm_tts_hooks.verb import add_check_verb
 
 DEFAULT_REPO = "zai-org/GLM-TTS"
 MODEL_DIR_ENV = "GLMTTS_MODEL_DIR"
 
 
+HELP = "download the GLM-TTS checkpoints into the model volume (skips when complete)"
+DESCRIPTION = (
+    "Download the checkpoints of a Hugging Face model repo into MODEL_DIR/ckpt/ (where "
+    "the glmtts backend reads them), fetching only the files not yet complete, check every file "
+    "against the Hub's "
+    "checksums and write a completion marker. With a matching marker it exits 0 at once, offline. "
+    "An empty flag value means the flag was not given. "
+    "Exit 0 complete, 1 a check failed (checksum, missing checkpoint), 2 usage, network or auth error."
+)
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser(
-        "fetch-weights",
-        help="download the GLM-TTS checkpoints into the model volume (skips when complete)",
-        description="Download the checkpoints of a Hugging Face model repo into MODEL_DIR/ckpt/ (where "
-        "the glmtts backend reads them), fetching only the files not yet complete, check every file "
-        "against the Hub's "
-        "checksums and write a completion marker. With a matching marker it exits 0 at once, offline. "
-        "An empty flag value means the flag was not given. "
-        "Exit 0 complete, 1 a check failed (checksum, missing checkpoint), 2 usage, network or auth error.",
-    )
+    add_check_verb(subparsers, "fetch-weights", HELP, DESCRIPTION, add_arguments, run)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--model-dir",
         action=EmptyIsUnset,
@@ -79,8 +84,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         action=BoolFlag,
         help="even when the marker says complete, hash every file again against it (offline; slow)",
     )
-    add_output_arguments(parser)
-    parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -219,13 +219,9 @@ class PooledBackend:
 
     def _call(self, inst: InstanceState, op: str, payload: Any) -> Any:
         with inst.lock:
-            assert inst.conn is not None
-            try:
-                inst.conn.send((op, payload))
-                answer = inst.conn.recv()
-            except (EOFError, OSError) as exc:
-                self._lost(inst, exc)
-                raise InstanceLost(inst.index, self._exit_detail(inst)) from None
+            answer = self._round_trip(inst, op, payload)
+            if answer is None:
+                raise InstanceLost(inst.index, self._exit_detail(inst))
             if inst.empty_cache_pending:  # asked for while this request ran
                 inst.empty_cache_pending = False
                 self._exchange(inst, "empty_cache")
@@ -244,15 +240,22 @@ class PooledBackend:
 
     def _exchange(self, inst: InstanceState, op: str) -> Any:
         """One request/answer while holding the lock; None when the worker is gone."""
-        assert inst.conn is not None
-        try:
-            inst.conn.send((op, None))
-            answer = inst.conn.recv()
-        except (EOFError, OSError) as exc:
-            self._lost(inst, exc)
+        answer = self._round_trip(inst, op, None)
+        if answer is None:
             return None
         inst.memory = answer[-1]
         return answer[1] if answer[0] == "ok" else None
+
+    def _round_trip(self, inst: InstanceState, op: str, payload: Any) -> tuple | None:
+        """Send one request and read its answer (caller holds the lock); a broken pipe marks the
+        instance lost and gives None."""
+        assert inst.conn is not None
+        try:
+            inst.conn.send((op, payload))
+            return inst.conn.recv()
+        except (EOFError, OSError) as exc:
+            self._lost(inst, exc)
+            return None
 
     @staticmethod
     def _exit_detail(inst: InstanceState) -> str:

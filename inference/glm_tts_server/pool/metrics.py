@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
@@ -12,6 +12,12 @@ if TYPE_CHECKING:
     from glm_tts_server.pool.backend import InstanceState
 
 PREFIX = "glmtts_instance"
+_Family = TypeVar("_Family", GaugeMetricFamily, CounterMetricFamily)
+
+
+def _family(kind: type[_Family], name: str, documentation: str, *labels: str) -> _Family:
+    """A metric family labelled by instance index (and `labels`), named under the prefix."""
+    return kind(f"{PREFIX}_{name}", documentation, labels=["instance", *labels])
 
 
 class InstanceCollector(Collector):
@@ -19,27 +25,23 @@ class InstanceCollector(Collector):
         self._instances = instances
 
     def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
-        up = GaugeMetricFamily(
-            f"{PREFIX}_up", "1 while the instance's worker process is loaded and serving", labels=["instance"]
+        up = _family(GaugeMetricFamily, "up", "1 while the instance's worker process is loaded and serving")
+        busy = _family(GaugeMetricFamily, "busy", "1 while the instance runs a synthesis")
+        syntheses = _family(
+            CounterMetricFamily, "syntheses", "Sentence-group syntheses the instance finished"
         )
-        busy = GaugeMetricFamily(
-            f"{PREFIX}_busy", "1 while the instance runs a synthesis", labels=["instance"]
-        )
-        syntheses = CounterMetricFamily(
-            f"{PREFIX}_syntheses", "Sentence-group syntheses the instance finished", labels=["instance"]
-        )
-        failures = CounterMetricFamily(
-            f"{PREFIX}_failures",
+        failures = _family(
+            CounterMetricFamily,
+            "failures",
             "Failed syntheses per instance: error, out_of_memory, died (worker lost)",
-            labels=["instance", "reason"],
+            "reason",
         )
-        restarts = CounterMetricFamily(
-            f"{PREFIX}_restarts", "Times the instance's worker was restarted", labels=["instance"]
-        )
-        memory = GaugeMetricFamily(
-            f"{PREFIX}_gpu_memory_bytes",
+        restarts = _family(CounterMetricFamily, "restarts", "Times the instance's worker was restarted")
+        memory = _family(
+            GaugeMetricFamily,
+            "gpu_memory_bytes",
             "Accelerator memory per instance (allocated, reserved, total of its GPU), as of its last request",
-            labels=["instance", "kind"],
+            "kind",
         )
         for inst in self._instances:
             label = str(inst.index)

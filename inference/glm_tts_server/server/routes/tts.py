@@ -69,7 +69,21 @@ def _runner(request: Request) -> SpeechRunner:
     return request.app.state.speech
 
 
-async def _check_text(service: Service, text: str, phoneme: bool, field: str) -> None:
+def _audio_post(path: str, summary: str) -> Callable[[Callable], Callable]:
+    """A synthesis route: a JSON body in, audio (or its documented errors) out."""
+    return router.post(
+        path,
+        response_class=Response,
+        responses=AUDIO_RESPONSES,
+        dependencies=[Depends(require_json)],
+        summary=summary,
+    )
+
+
+async def _accept_text(request: Request, text: str, phoneme: bool, field: str) -> Service:
+    """The service, once the runner is ready and `field` is within the length limit and plans."""
+    service = _service(request)
+    _runner(request).check_ready()
     limit = service.settings.max_input_chars
     if len(text) > limit:
         raise APIError(
@@ -84,6 +98,7 @@ async def _check_text(service: Service, text: str, phoneme: bool, field: str) ->
         await asyncio.to_thread(service.synthesizer.plan, text, phoneme)
     except InvalidText as exc:
         raise APIError(422, f"{field}: {exc}", param=field) from None
+    return service
 
 
 def _registered_voice(service: Service, name: str | None) -> Voice | None:
@@ -186,17 +201,9 @@ async def _speak(request: Request, job: SpeechJob, stream: bool) -> Response:
     })
 
 
-@router.post(
-    TTS_PATH,
-    response_class=Response,
-    responses=AUDIO_RESPONSES,
-    dependencies=[Depends(require_json)],
-    summary="Synthesise text (native API)",
-)
+@_audio_post(TTS_PATH, "Synthesise text (native API)")
 async def tts(body: TTSRequest, request: Request) -> Response:
-    service = _service(request)
-    _runner(request).check_ready()
-    await _check_text(service, body.text, body.phoneme, "text")
+    service = await _accept_text(request, body.text, body.phoneme, "text")
     cleanup: Callable[[], None] | None = None
     digest = None
     if body.prompt_audio is not None:
@@ -228,17 +235,9 @@ async def _sse(audio: AsyncIterator[bytes], characters: int) -> AsyncIterator[by
     yield f"data: {json.dumps({'type': 'speech.audio.done', 'usage': usage})}\n\n".encode()
 
 
-@router.post(
-    SPEECH_PATH,
-    response_class=Response,
-    responses=AUDIO_RESPONSES,
-    dependencies=[Depends(require_json)],
-    summary="Synthesise text (OpenAI-compatible)",
-)
+@_audio_post(SPEECH_PATH, "Synthesise text (OpenAI-compatible)")
 async def speech(body: SpeechRequest, request: Request) -> Response:
-    service = _service(request)
-    _runner(request).check_ready()
-    await _check_text(service, body.input, False, "input")
+    service = await _accept_text(request, body.input, False, "input")
     name = body.voice_name
     voice = _registered_voice(service, None if name in OPENAI_VOICES else name)
     _audit(request, voice, body.input, body.response_format)
