@@ -69,8 +69,11 @@ def wait_ready(url: str, proc: subprocess.Popen) -> float:
 
 def post(url: str, path: str, body: dict) -> tuple[bytes, dict[str, str]]:
     request = urllib.request.Request(  # noqa: S310 - our own loopback URL
-        f"{url}{path}", data=json.dumps(body).encode(), headers={"Content-Type": "application/json"},
-        method="POST")
+        f"{url}{path}",
+        data=json.dumps(body).encode(),
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
     try:
         with urllib.request.urlopen(request, timeout=120) as response:  # noqa: S310 - loopback
             return response.read(), {name.lower(): value for name, value in response.headers.items()}
@@ -94,12 +97,20 @@ def run(out: Path, text: str) -> None:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     env = {k: v for k, v in os.environ.items() if not k.startswith("GLMTTS_")}
-    env.update(GLMTTS_BACKEND="espeak", GLMTTS_HOST="127.0.0.1", GLMTTS_PORT=str(port),
-               GLMTTS_DATA_DIR=str(out / "data"), GLMTTS_LOG_LEVEL="warning", GLMTTS_DRAIN_TIMEOUT_S="10")
+    env.update(
+        GLMTTS_BACKEND="espeak",
+        GLMTTS_HOST="127.0.0.1",
+        GLMTTS_PORT=str(port),
+        GLMTTS_DATA_DIR=str(out / "data"),
+        GLMTTS_LOG_LEVEL="warning",
+        GLMTTS_DRAIN_TIMEOUT_S="10",
+    )
     log_path = out / "server.log"
     command = server_command()
-    step(f"starting {' '.join(Path(command[0]).name if i == 0 else c for i, c in enumerate(command))} "
-         f"(espeak backend) on {url}")
+    step(
+        f"starting {' '.join(Path(command[0]).name if i == 0 else c for i, c in enumerate(command))} "
+        f"(espeak backend) on {url}"
+    )
     with log_path.open("wb") as log:
         proc = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
     try:
@@ -112,8 +123,10 @@ def run(out: Path, text: str) -> None:
         if info.samplerate != int(headers["x-sample-rate"]) or info.duration <= 0:
             raise DemoFailed(f"{wav} is not the audio the server described: {info}")
         took = float(headers["x-synthesis-seconds"])
-        step(f"wrote {wav}: {info.duration:.2f} s of audio at {info.samplerate} Hz, synthesised in "
-             f"{took:.3f} s (real-time factor {took / info.duration:.3f})")
+        step(
+            f"wrote {wav}: {info.duration:.2f} s of audio at {info.samplerate} Hz, synthesised in "
+            f"{took:.3f} s (real-time factor {took / info.duration:.3f})"
+        )
         mp3, headers = post(url, "/v1/audio/speech", {"model": "glm-tts", "input": text, "voice": "alloy"})
         if headers.get("content-type") != "audio/mpeg" or not mp3:
             raise DemoFailed(f"POST /v1/audio/speech did not answer with mp3: {headers.get('content-type')}")
@@ -123,8 +136,10 @@ def run(out: Path, text: str) -> None:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-        print(f"--- server log ({log_path}) ---\n{log_path.read_text(errors='replace')[-4000:]}",
-              file=sys.stderr)
+        print(
+            f"--- server log ({log_path}) ---\n{log_path.read_text(errors='replace')[-4000:]}",
+            file=sys.stderr,
+        )
         raise
     step("stopping the server with SIGTERM")
     code = stop(proc)

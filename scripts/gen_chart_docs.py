@@ -19,8 +19,12 @@ GENERATOR = ROOT / ".tools" / "node" / "node_modules" / ".bin" / "readme-generat
 
 
 def generate(values: Path, readme: Path) -> None:
-    subprocess.run([str(GENERATOR), "--values", str(values), "--readme", str(readme)], check=True,
-                   capture_output=True, text=True)
+    subprocess.run(
+        [str(GENERATOR), "--values", str(values), "--readme", str(readme)],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

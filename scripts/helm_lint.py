@@ -20,8 +20,11 @@ def main() -> int:
             return 2
         for chart in charts:
             # ci/ profiles (what ct installs) and environments/ files (what teams deploy).
-            profiles = [None, *sorted((chart / "ci").glob("*-values.yaml")),
-                        *sorted((chart / "environments").glob("values-*.yaml"))]
+            profiles = [
+                None,
+                *sorted((chart / "ci").glob("*-values.yaml")),
+                *sorted((chart / "environments").glob("values-*.yaml")),
+            ]
             for profile in profiles:
                 args = [str(helm), "lint", "--strict", str(chart)]
                 if profile:

@@ -4,8 +4,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-echo "lint: ruff"
+echo "lint: ruff (lint and format)"
 ruff check inference hooks tests scripts
+ruff format --check inference hooks tests scripts
 
 echo "lint: shellcheck"
 git ls-files -z -- '*.sh' '.ci/run' | xargs -0 --no-run-if-empty shellcheck

@@ -68,9 +68,13 @@ def wav_stream_header(sample_rate: int, channels: int = 1, bits: int = 16) -> by
     block_align = channels * bits // 8
     unknown = 0xFFFFFFFF
     return (
-        b"RIFF" + struct.pack("<I", unknown) + b"WAVE"
-        + b"fmt " + struct.pack("<IHHIIHH", 16, 1, channels, sample_rate, byte_rate, block_align, bits)
-        + b"data" + struct.pack("<I", unknown)
+        b"RIFF"
+        + struct.pack("<I", unknown)
+        + b"WAVE"
+        + b"fmt "
+        + struct.pack("<IHHIIHH", 16, 1, channels, sample_rate, byte_rate, block_align, bits)
+        + b"data"
+        + struct.pack("<I", unknown)
     )
 
 
@@ -79,8 +83,9 @@ def resample(audio: Audio, sample_rate: int) -> Audio:
     if audio.sample_rate == sample_rate:
         return audio
     samples = soxr.resample(np.asarray(audio.samples, dtype=np.float32), audio.sample_rate, sample_rate)
-    return Audio(samples=samples.astype(np.float32, copy=False), sample_rate=sample_rate,
-                 metadata=dict(audio.metadata))
+    return Audio(
+        samples=samples.astype(np.float32, copy=False), sample_rate=sample_rate, metadata=dict(audio.metadata)
+    )
 
 
 def change_speed(audio: Audio, speed: float) -> Audio:
@@ -92,10 +97,16 @@ def change_speed(audio: Audio, speed: float) -> Audio:
         return audio
     from pedalboard import time_stretch  # imported on first use: only glmtts needs it
 
-    stretched = time_stretch(np.asarray(audio.samples, dtype=np.float32)[None, :], float(audio.sample_rate),
-                             stretch_factor=float(speed))
-    return Audio(samples=stretched[0].astype(np.float32, copy=False), sample_rate=audio.sample_rate,
-                 metadata=dict(audio.metadata))
+    stretched = time_stretch(
+        np.asarray(audio.samples, dtype=np.float32)[None, :],
+        float(audio.sample_rate),
+        stretch_factor=float(speed),
+    )
+    return Audio(
+        samples=stretched[0].astype(np.float32, copy=False),
+        sample_rate=audio.sample_rate,
+        metadata=dict(audio.metadata),
+    )
 
 
 def concatenate(chunks: list[Audio], sample_rate: int, gap_s: float = 0.0) -> Audio:
@@ -131,21 +142,26 @@ def read_reference(data: bytes) -> Audio:
         if isinstance(exc, InvalidAudio):
             raise
         reason = getattr(exc, "error_string", None) or "unknown or damaged format"
-        raise InvalidAudio(f"reference audio is not readable audio ({reason}): send a WAV or FLAC file") \
-            from None
+        raise InvalidAudio(
+            f"reference audio is not readable audio ({reason}): send a WAV or FLAC file"
+        ) from None
     return Audio(samples=samples.mean(axis=1).astype(np.float32), sample_rate=int(rate))
 
 
 def _check_header(rate: int, channels: int, frames: int) -> None:
     if not MIN_REFERENCE_RATE <= rate <= MAX_REFERENCE_RATE:
-        raise InvalidAudio(f"reference audio has a sample rate of {rate} Hz: send {MIN_REFERENCE_RATE} to "
-                           f"{MAX_REFERENCE_RATE} Hz audio")
+        raise InvalidAudio(
+            f"reference audio has a sample rate of {rate} Hz: send {MIN_REFERENCE_RATE} to "
+            f"{MAX_REFERENCE_RATE} Hz audio"
+        )
     if not 1 <= channels <= MAX_REFERENCE_CHANNELS:
         raise InvalidAudio(f"reference audio has {channels} channels: send mono or stereo")
     duration = frames / rate
     if duration > MAX_REFERENCE_S:
-        raise InvalidAudio(f"reference audio lasts {duration:.2f} s: it must last between "
-                           f"{MIN_REFERENCE_S:g} and {MAX_REFERENCE_S:g} s; trim or re-record it")
+        raise InvalidAudio(
+            f"reference audio lasts {duration:.2f} s: it must last between "
+            f"{MIN_REFERENCE_S:g} and {MAX_REFERENCE_S:g} s; trim or re-record it"
+        )
 
 
 def check_reference(audio: Audio) -> Audio:

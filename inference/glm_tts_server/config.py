@@ -103,8 +103,10 @@ class Settings(BaseModel):
     def _not_a_service_link(cls, value: Any) -> Any:
         # A Service named "glmtts" makes the kubelet inject GLMTTS_PORT=tcp://10.0.0.1:8080.
         if isinstance(value, str) and "://" in value:
-            raise ValueError(f"{value!r} looks like a Kubernetes service link variable (a Service named "
-                             "'glmtts'): set enableServiceLinks: false on the pod or rename the Service")
+            raise ValueError(
+                f"{value!r} looks like a Kubernetes service link variable (a Service named "
+                "'glmtts'): set enableServiceLinks: false on the pod or rename the Service"
+            )
         return value
 
     @field_validator("log_level")
@@ -115,13 +117,20 @@ class Settings(BaseModel):
             raise ValueError(f"must be one of {', '.join(LOG_LEVELS)}, got {value!r}")
         return value
 
-    @field_validator("api_key", "admin_token", "default_voice", "code_dir", "model_dir", "g2p_dict",
-                     "audit_log", mode="before")
+    @field_validator(
+        "api_key",
+        "admin_token",
+        "default_voice",
+        "code_dir",
+        "model_dir",
+        "g2p_dict",
+        "audit_log",
+        mode="before",
+    )
     @classmethod
     def _empty_is_unset(cls, value: Any) -> Any:
         # An empty env var (`GLMTTS_API_KEY=`) from a Helm template means "not set".
         return None if isinstance(value, str) and not value.strip() else value
-
 
     @property
     def audit_log_path(self) -> Path:
@@ -155,7 +164,7 @@ def _from_env(env: Mapping[str, str]) -> dict[str, str]:
     for name, value in env.items():
         if not name.startswith(ENV_PREFIX) or name == CONFIG_FILE_ENV:
             continue
-        key = name[len(ENV_PREFIX):].lower()
+        key = name[len(ENV_PREFIX) :].lower()
         if key in FIELDS:
             values[key] = value
         else:

@@ -47,8 +47,10 @@ def parse_line(raw: str) -> tuple[str, str]:
         syllables = pinyin.split()
         han = sum(map(is_han, word))
         if han != len(syllables):
-            raise ValueError(f"{word!r} has {han} Chinese character(s) but pinyin {pinyin!r} has "
-                             f"{len(syllables)} syllable(s): give one syllable per character")
+            raise ValueError(
+                f"{word!r} has {han} Chinese character(s) but pinyin {pinyin!r} has "
+                f"{len(syllables)} syllable(s): give one syllable per character"
+            )
         try:
             return word.strip(), pinyin_to_tokens(pinyin)
         except InvalidPinyin as exc:

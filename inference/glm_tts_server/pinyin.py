@@ -12,21 +12,103 @@ import re
 
 from pypinyin.contrib.tone_convert import to_finals_tone3, to_initials
 
-INITIALS = frozenset(("b", "p", "m", "f", "d", "t", "n", "l", "g", "k", "h", "j", "q", "x",
-                      "zh", "ch", "sh", "r", "z", "c", "s"))
-FINALS = frozenset((
-    "a", "ai", "an", "ang", "ao", "e", "ei", "en", "eng", "er", "i", "ia", "ian", "iang", "iao", "ie",
-    "ii", "iii", "in", "ing", "io", "iong", "iou", "o", "ong", "ou", "u", "ua", "uai", "uan", "uang",
-    "uei", "uen", "ueng", "uo", "v", "van", "ve", "vn",
-))
+INITIALS = frozenset(
+    (
+        "b",
+        "p",
+        "m",
+        "f",
+        "d",
+        "t",
+        "n",
+        "l",
+        "g",
+        "k",
+        "h",
+        "j",
+        "q",
+        "x",
+        "zh",
+        "ch",
+        "sh",
+        "r",
+        "z",
+        "c",
+        "s",
+    )
+)
+FINALS = frozenset(
+    (
+        "a",
+        "ai",
+        "an",
+        "ang",
+        "ao",
+        "e",
+        "ei",
+        "en",
+        "eng",
+        "er",
+        "i",
+        "ia",
+        "ian",
+        "iang",
+        "iao",
+        "ie",
+        "ii",
+        "iii",
+        "in",
+        "ing",
+        "io",
+        "iong",
+        "iou",
+        "o",
+        "ong",
+        "ou",
+        "u",
+        "ua",
+        "uai",
+        "uan",
+        "uang",
+        "uei",
+        "uen",
+        "ueng",
+        "uo",
+        "v",
+        "van",
+        "ve",
+        "vn",
+    )
+)
 _SYLLABLE = re.compile(r"^[a-zü\u00e0-\u01dc\u0101-\u01ce]+[1-5]?$")
 _TOKEN = re.compile(r"<\|([A-Z]+)([1-5]?)\|>")
 # Strict finals back to how pinyin spells them without an initial / after one.
 _ZERO_INITIAL = {
-    "i": "yi", "ia": "ya", "ian": "yan", "iang": "yang", "iao": "yao", "ie": "ye", "in": "yin",
-    "ing": "ying", "io": "yo", "iong": "yong", "iou": "you", "u": "wu", "ua": "wa", "uai": "wai",
-    "uan": "wan", "uang": "wang", "uei": "wei", "uen": "wen", "ueng": "weng", "uo": "wo", "ong": "wong",
-    "v": "yu", "van": "yuan", "ve": "yue", "vn": "yun",
+    "i": "yi",
+    "ia": "ya",
+    "ian": "yan",
+    "iang": "yang",
+    "iao": "yao",
+    "ie": "ye",
+    "in": "yin",
+    "ing": "ying",
+    "io": "yo",
+    "iong": "yong",
+    "iou": "you",
+    "u": "wu",
+    "ua": "wa",
+    "uai": "wai",
+    "uan": "wan",
+    "uang": "wang",
+    "uei": "wei",
+    "uen": "wen",
+    "ueng": "weng",
+    "uo": "wo",
+    "ong": "wong",
+    "v": "yu",
+    "van": "yuan",
+    "ve": "yue",
+    "vn": "yun",
 }
 _AFTER_INITIAL = {"iou": "iu", "uei": "ui", "uen": "un", "ii": "i", "iii": "i"}
 
@@ -49,8 +131,9 @@ def syllable_to_tokens(syllable: str) -> str:
     elif bare.startswith("i") and initial in {"z", "c", "s"}:
         bare = "ii" + bare[1:]
     if (initial and initial not in INITIALS) or bare not in FINALS or initial + bare == "":
-        raise InvalidPinyin(f"{syllable!r} is not a valid Mandarin syllable (initial {initial!r}, "
-                            f"final {bare!r})")
+        raise InvalidPinyin(
+            f"{syllable!r} is not a valid Mandarin syllable (initial {initial!r}, final {bare!r})"
+        )
     tokens = f"<|{initial.upper()}|>" if initial else ""
     return tokens + f"<|{bare.upper()}{tone}|>"
 
@@ -72,7 +155,7 @@ def tokens_to_pinyin(text: str) -> str:
     pos = 0
     initial = ""
     for match in _TOKEN.finditer(text):
-        between = text[pos:match.start()]
+        between = text[pos : match.start()]
         if between:
             out.append(between)
             initial = ""

@@ -74,8 +74,9 @@ class Synthesizer:
         if not MIN_SPEED <= options.speed <= MAX_SPEED:
             raise InvalidOptions(f"speed {options.speed:g} is outside {MIN_SPEED:g}-{MAX_SPEED:g}")
         if options.speed != 1.0 and not getattr(self.backend, "supports_speed", True):
-            raise InvalidOptions(f"the {self.backend.name} backend cannot change the speaking rate: "
-                                 "send speed 1.0")
+            raise InvalidOptions(
+                f"the {self.backend.name} backend cannot change the speaking rate: send speed 1.0"
+            )
         return options
 
     def _apply_g2p(self, segment: Segment) -> Segment:
@@ -89,8 +90,9 @@ class Synthesizer:
         audio = self.backend.synthesize(group, options)
         return resample(audio, self.sample_rate)
 
-    def stream(self, text: str, options: SynthesisOptions | None = None,
-               phoneme: bool = False) -> Iterator[Audio]:
+    def stream(
+        self, text: str, options: SynthesisOptions | None = None, phoneme: bool = False
+    ) -> Iterator[Audio]:
         """Yield one Audio per sentence group, each as soon as it is synthesised.
 
         Text and options are validated before the first yield, so InvalidText/InvalidOptions
@@ -104,8 +106,7 @@ class Synthesizer:
         for group in groups:
             yield self._run(group, options)
 
-    def synthesize(self, text: str, options: SynthesisOptions | None = None,
-                   phoneme: bool = False) -> Audio:
+    def synthesize(self, text: str, options: SynthesisOptions | None = None, phoneme: bool = False) -> Audio:
         """Whole text to one Audio; metadata carries `synthesis_s`, `rtf` and `sentences`.
 
         A backend with `long_text_context = True` (glmtts) gets the whole text in one call, so
@@ -144,5 +145,6 @@ def build_synthesizer(settings: Settings) -> Synthesizer:
     backend = create_backend(settings, g2p=g2p)
     backend.load()
     backend.warmup()
-    return Synthesizer(backend, g2p=g2p, max_input_chars=settings.max_input_chars,
-                       sample_rate=settings.sample_rate)
+    return Synthesizer(
+        backend, g2p=g2p, max_input_chars=settings.max_input_chars, sample_rate=settings.sample_rate
+    )

@@ -30,8 +30,14 @@ class InvalidText(ValueError):
 
 def is_han(char: str) -> bool:
     cp = ord(char)
-    return (0x4E00 <= cp <= 0x9FFF or 0x3400 <= cp <= 0x4DBF or 0x20000 <= cp <= 0x323AF
-            or 0xF900 <= cp <= 0xFAFF or 0x2E80 <= cp <= 0x2FDF or 0x3040 <= cp <= 0x30FF)
+    return (
+        0x4E00 <= cp <= 0x9FFF
+        or 0x3400 <= cp <= 0x4DBF
+        or 0x20000 <= cp <= 0x323AF
+        or 0xF900 <= cp <= 0xFAFF
+        or 0x2E80 <= cp <= 0x2FDF
+        or 0x3040 <= cp <= 0x30FF
+    )
 
 
 def is_latin(char: str) -> bool:
@@ -65,7 +71,7 @@ def parse_tags(text: str) -> list[TaggedRun]:
                 f"unknown tag <{match.group(1)}{match.group(2)}> at character {match.start()}: "
                 "only <zh>…</zh> and <en>…</en> are supported"
             )
-        runs.append(TaggedRun(text[pos:match.start()], open_tag[0] if open_tag else None))
+        runs.append(TaggedRun(text[pos : match.start()], open_tag[0] if open_tag else None))
         pos = match.end()
         if not closing:
             if open_tag:
@@ -141,7 +147,7 @@ def sentences(text: str, max_chars: int = DEFAULT_MAX_SENTENCE_CHARS) -> list[tu
     pieces: list[tuple[str, bool]] = []
     pos = 0
     for match in _SENTENCE_END.finditer(text):
-        pieces.append((text[pos:match.end()], True))
+        pieces.append((text[pos : match.end()], True))
         pos = match.end()
     if pos < len(text):
         pieces.append((text[pos:], False))

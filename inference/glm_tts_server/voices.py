@@ -79,8 +79,9 @@ class VoiceStore:
             raise FileNotFoundError(path.name)
         return path
 
-    def register(self, name: str, audio_bytes: bytes, transcript: str,
-                 provenance: dict[str, Any] | None = None) -> Voice:
+    def register(
+        self, name: str, audio_bytes: bytes, transcript: str, provenance: dict[str, Any] | None = None
+    ) -> Voice:
         """Vet and store a voice (replacing one of the same name). Raises InvalidAudio/InvalidVoice.
 
         `provenance` (who registered it, when, with what consent) is kept in its JSON. A failed
@@ -92,14 +93,21 @@ class VoiceStore:
         if not transcript:
             raise InvalidVoice("transcript is empty: give the exact words spoken in the reference audio")
         if len(transcript) > MAX_TRANSCRIPT_CHARS:
-            raise InvalidVoice(f"transcript is longer than {MAX_TRANSCRIPT_CHARS} characters: "
-                               "a 3-10 s prompt holds far fewer words; check it matches the audio")
+            raise InvalidVoice(
+                f"transcript is longer than {MAX_TRANSCRIPT_CHARS} characters: "
+                "a 3-10 s prompt holds far fewer words; check it matches the audio"
+            )
         audio = check_reference(read_reference(audio_bytes))
         with self._lock:
             self.root.mkdir(parents=True, exist_ok=True)
             # Audio first: a voice "exists" once its JSON exists, so readers never see it half-made.
-            meta = {"name": name, "transcript": transcript, "sample_rate": audio.sample_rate,
-                    "duration_s": round(audio.duration_s, 3), **(provenance or {})}
+            meta = {
+                "name": name,
+                "transcript": transcript,
+                "sample_rate": audio.sample_rate,
+                "duration_s": round(audio.duration_s, 3),
+                **(provenance or {}),
+            }
             encoded_meta = json.dumps(meta, ensure_ascii=False, indent=1).encode("utf-8")
             _atomic_write(wav_path, encode(audio, "wav"))
             try:
@@ -122,8 +130,9 @@ class VoiceStore:
         try:
             self._contained(wav_path)
         except FileNotFoundError:
-            raise UnknownVoice(f"voice {name!r} has lost its audio file {wav_path.name}: "
-                               "register it again") from None
+            raise UnknownVoice(
+                f"voice {name!r} has lost its audio file {wav_path.name}: register it again"
+            ) from None
         return Voice(name=name, audio_path=wav_path, transcript=meta["transcript"])
 
     def describe(self, name: str) -> dict[str, Any]:

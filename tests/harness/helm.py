@@ -42,9 +42,7 @@ def helm_binary(major: int) -> str:
 
 
 def run_helm(major: int, args: list[str], *, timeout: int = 120) -> str:
-    proc = subprocess.run(
-        [helm_binary(major), *args], capture_output=True, text=True, timeout=timeout
-    )
+    proc = subprocess.run([helm_binary(major), *args], capture_output=True, text=True, timeout=timeout)
     if proc.returncode != 0:
         raise HelmError(f"helm{major} {' '.join(args)} failed:\n{proc.stderr.strip()}")
     return proc.stdout
@@ -81,9 +79,13 @@ def render_raw(
 
     with tempfile.TemporaryDirectory() as tmp:
         args = [
-            "template", release, str(chart_path(chart)),
-            "--namespace", namespace,
-            "--kube-version", kube_version,
+            "template",
+            release,
+            str(chart_path(chart)),
+            "--namespace",
+            namespace,
+            "--kube-version",
+            kube_version,
         ]
         for vf in values_files:
             args += ["--values", str(vf)]
@@ -111,13 +113,19 @@ def render_chart(
 def find(objects: Iterable[dict[str, Any]], kind: str, name: str | None = None) -> list[dict[str, Any]]:
     """Objects of a kind (and name, when given) from a render."""
     return [
-        o for o in objects
+        o
+        for o in objects
         if o.get("kind") == kind and (name is None or o.get("metadata", {}).get("name") == name)
     ]
 
 
-def lint(chart: str | Path, *, helm: int = 4, values_files: Iterable[str | Path] = (),
-         kube_version: str = DEFAULT_KUBE_VERSION) -> str:
+def lint(
+    chart: str | Path,
+    *,
+    helm: int = 4,
+    values_files: Iterable[str | Path] = (),
+    kube_version: str = DEFAULT_KUBE_VERSION,
+) -> str:
     """`helm lint --strict`; raises HelmError on any error or warning."""
     args = ["lint", "--strict", str(chart_path(chart)), "--kube-version", kube_version]
     for vf in values_files:

@@ -68,9 +68,7 @@ def validate_tekton(obj: dict[str, Any]) -> None:
             f"got {obj.get('apiVersion')!r}"
         )
     schema = v1_schema(obj.get("kind", ""))
-    errors = sorted(
-        jsonschema.Draft7Validator(schema).iter_errors(obj), key=lambda e: list(e.absolute_path)
-    )
+    errors = sorted(jsonschema.Draft7Validator(schema).iter_errors(obj), key=lambda e: list(e.absolute_path))
     if errors:
         name = f"{obj['kind']}/{obj.get('metadata', {}).get('name')}"
         details = "; ".join(

@@ -52,9 +52,14 @@ GOOD_TASK = {
     "metadata": {"name": "hello"},
     "spec": {
         "params": [{"name": "WHO", "type": "string", "default": "world"}],
-        "steps": [{"name": "say", "image": "registry.example.com/busybox:1.36",
-                   "env": [{"name": "WHO", "value": "$(params.WHO)"}],
-                   "script": "echo \"hello $WHO\""}],
+        "steps": [
+            {
+                "name": "say",
+                "image": "registry.example.com/busybox:1.36",
+                "env": [{"name": "WHO", "value": "$(params.WHO)"}],
+                "script": 'echo "hello $WHO"',
+            }
+        ],
     },
 }
 

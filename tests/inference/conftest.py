@@ -149,15 +149,25 @@ def start_server_process(tmp_path: Path) -> Iterator[Callable[..., ProcessServer
     def start(ready: bool = True, extra_env: dict[str, str] | None = None, **overrides: Any) -> ProcessServer:
         port = free_port()
         env = {k: v for k, v in os.environ.items() if not k.startswith("GLMTTS_")}
-        env.update({"GLMTTS_HOST": "127.0.0.1", "GLMTTS_PORT": str(port), "GLMTTS_LOG_LEVEL": "info",
-                    "GLMTTS_DATA_DIR": str(tmp_path / "data"),
-                    "PYTHONPATH": os.pathsep.join(filter(None, [str(HERE.parent), env.get("PYTHONPATH")]))})
+        env.update(
+            {
+                "GLMTTS_HOST": "127.0.0.1",
+                "GLMTTS_PORT": str(port),
+                "GLMTTS_LOG_LEVEL": "info",
+                "GLMTTS_DATA_DIR": str(tmp_path / "data"),
+                "PYTHONPATH": os.pathsep.join(filter(None, [str(HERE.parent), env.get("PYTHONPATH")])),
+            }
+        )
         env.update({f"GLMTTS_{k.upper()}": str(v) for k, v in overrides.items()})
         env.update(extra_env or {})
         log_path = tmp_path / f"server-{len(procs)}.log"
         with log_path.open("wb") as log:
-            proc = subprocess.Popen([sys.executable, "-m", "glm_tts_server.cli", "serve"], env=env,
-                                    stdout=log, stderr=subprocess.STDOUT)
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "glm_tts_server.cli", "serve"],
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
         server = ProcessServer(proc, f"http://127.0.0.1:{port}", log_path, env)
         procs.append(server)
         if ready:

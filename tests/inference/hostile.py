@@ -74,8 +74,12 @@ def probing(url: str, path: str = "/healthz", interval_s: float = 0.02) -> Itera
     """GET `url+path` in a loop from another process while the block runs (a fresh connection
     each time, as the kubelet does)."""
     result = ProbeLatency()
-    prober = subprocess.Popen([sys.executable, "-c", _PROBER, url + path, str(interval_s)],
-                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    prober = subprocess.Popen(
+        [sys.executable, "-c", _PROBER, url + path, str(interval_s)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert prober.stdout is not None and prober.stdout.readline().strip() == "ready"
         yield result

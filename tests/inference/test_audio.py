@@ -70,12 +70,15 @@ def test_good_reference_passes_and_stereo_is_downmixed():
     assert audio.sample_rate == 16000 and audio.samples.ndim == 1 and abs(audio.duration_s - 4) < 0.01
 
 
-@pytest.mark.parametrize(("samples", "reason"), [
-    (_tone(1.5), "lasts 1.50 s"),
-    (_tone(12.0), "lasts 12.00 s"),
-    (np.zeros(RATE * 4, dtype=np.float32), "silent"),
-    (np.clip(_tone(4.0, amp=3.0), -1, 1), "clipped"),
-])
+@pytest.mark.parametrize(
+    ("samples", "reason"),
+    [
+        (_tone(1.5), "lasts 1.50 s"),
+        (_tone(12.0), "lasts 12.00 s"),
+        (np.zeros(RATE * 4, dtype=np.float32), "silent"),
+        (np.clip(_tone(4.0, amp=3.0), -1, 1), "clipped"),
+    ],
+)
 def test_bad_references_are_refused_with_the_reason(samples, reason):
     with pytest.raises(InvalidAudio, match=reason):
         check_reference(read_reference(_wav(samples)))

@@ -34,10 +34,17 @@ def test_unknown_file_key_is_an_error_naming_it(tmp_path):
         load_settings({}, config_file=cfg)
 
 
-@pytest.mark.parametrize(("name", "value"), [
-    ("GLMTTS_PORT", "eighty"), ("GLMTTS_PORT", "70000"), ("GLMTTS_WORKERS", "0"),
-    ("GLMTTS_LOG_LEVEL", "loud"), ("GLMTTS_BACKEND", "tensorrt"), ("GLMTTS_SAMPLE_RATE", "-1"),
-])
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("GLMTTS_PORT", "eighty"),
+        ("GLMTTS_PORT", "70000"),
+        ("GLMTTS_WORKERS", "0"),
+        ("GLMTTS_LOG_LEVEL", "loud"),
+        ("GLMTTS_BACKEND", "tensorrt"),
+        ("GLMTTS_SAMPLE_RATE", "-1"),
+    ],
+)
 def test_bad_env_value_names_the_variable(name, value):
     with pytest.raises(ConfigError, match=name):
         load_settings({name: value})
@@ -60,8 +67,9 @@ def test_unreadable_or_non_mapping_file(tmp_path):
 
 
 def test_custom_backend_path_and_empty_optional_values():
-    s = load_settings({"GLMTTS_BACKEND": "my_pkg.slow:SlowBackend", "GLMTTS_API_KEY": "",
-                       "GLMTTS_DEFAULT_VOICE": " "})
+    s = load_settings(
+        {"GLMTTS_BACKEND": "my_pkg.slow:SlowBackend", "GLMTTS_API_KEY": "", "GLMTTS_DEFAULT_VOICE": " "}
+    )
     assert s.backend == "my_pkg.slow:SlowBackend"
     assert s.api_key is None and s.default_voice is None
 

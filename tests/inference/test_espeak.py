@@ -56,8 +56,9 @@ def test_speed_changes_duration(backend):
 
 def test_phoneme_tokens_are_spoken_like_the_characters(backend):
     chars = backend.synthesize([Segment("中国", "zh")], SynthesisOptions()).samples
-    tokens = backend.synthesize([Segment(pinyin_to_tokens("zhōng guó"), "zh", phonemes=True)],
-                                SynthesisOptions()).samples
+    tokens = backend.synthesize(
+        [Segment(pinyin_to_tokens("zhōng guó"), "zh", phonemes=True)], SynthesisOptions()
+    ).samples
     assert rms(tokens) > SPEECH_RMS
     assert abs(len(tokens) - len(chars)) < 0.1 * len(chars)
 
@@ -65,8 +66,12 @@ def test_phoneme_tokens_are_spoken_like_the_characters(backend):
 def test_concurrent_calls_are_serialised_and_correct(backend):
     expected = backend.synthesize([Segment("one two three", "en")], SynthesisOptions()).samples
     with ThreadPoolExecutor(4) as pool:
-        results = list(pool.map(lambda _: backend.synthesize([Segment("one two three", "en")],
-                                                             SynthesisOptions()).samples, range(8)))
+        results = list(
+            pool.map(
+                lambda _: backend.synthesize([Segment("one two three", "en")], SynthesisOptions()).samples,
+                range(8),
+            )
+        )
     # eSpeak varies a few samples between runs; interleaved calls would garble or truncate audio.
     assert all(abs(len(r) - len(expected)) < 0.02 * len(expected) for r in results)
     assert all(rms(r) > SPEECH_RMS for r in results)

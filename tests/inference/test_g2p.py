@@ -10,11 +10,21 @@ from glm_tts_server.g2p import G2PDictionary
 from glm_tts_server.pinyin import InvalidPinyin, pinyin_to_tokens, syllable_to_tokens, tokens_to_pinyin
 
 
-@pytest.mark.parametrize(("syllable", "tokens"), [
-    ("chóng", "<|CH|><|ONG2|>"), ("chong2", "<|CH|><|ONG2|>"), ("cuī", "<|C|><|UEI1|>"),
-    ("yī", "<|I1|>"), ("shí", "<|SH|><|III2|>"), ("zì", "<|Z|><|II4|>"), ("lǜ", "<|L|><|V4|>"),
-    ("xuǎn", "<|X|><|VAN3|>"), ("ma", "<|M|><|A5|>"), ("er2", "<|ER2|>"),
-])
+@pytest.mark.parametrize(
+    ("syllable", "tokens"),
+    [
+        ("chóng", "<|CH|><|ONG2|>"),
+        ("chong2", "<|CH|><|ONG2|>"),
+        ("cuī", "<|C|><|UEI1|>"),
+        ("yī", "<|I1|>"),
+        ("shí", "<|SH|><|III2|>"),
+        ("zì", "<|Z|><|II4|>"),
+        ("lǜ", "<|L|><|V4|>"),
+        ("xuǎn", "<|X|><|VAN3|>"),
+        ("ma", "<|M|><|A5|>"),
+        ("er2", "<|ER2|>"),
+    ],
+)
 def test_pinyin_to_upstream_tokens(syllable, tokens):
     assert syllable_to_tokens(syllable) == tokens
 
@@ -57,15 +67,18 @@ def _write(path, lines):
 
 def test_both_forms_load_and_bad_lines_are_reported_by_number(tmp_path, caplog):
     path = tmp_path / "g2p.jsonl"
-    _write(path, [
-        '{"弦": "<|X|><|IAN2|>"}',
-        '{"word": "重庆", "pinyin": "chóng qìng"}',
-        "# a comment",
-        "{not json",
-        '{"word": "重庆", "pinyin": "chóng"}',
-        '{"word": "行", "pinyin": "hang9"}',
-        '{"a": "x", "b": "y"}',
-    ])
+    _write(
+        path,
+        [
+            '{"弦": "<|X|><|IAN2|>"}',
+            '{"word": "重庆", "pinyin": "chóng qìng"}',
+            "# a comment",
+            "{not json",
+            '{"word": "重庆", "pinyin": "chóng"}',
+            '{"word": "行", "pinyin": "hang9"}',
+            '{"a": "x", "b": "y"}',
+        ],
+    )
     g2p = G2PDictionary(path)
     assert g2p.entries == {"弦": "<|X|><|IAN2|>", "重庆": "<|CH|><|ONG2|><|Q|><|ING4|>"}
     errors = g2p.errors

@@ -49,8 +49,12 @@ def make_code_dir(root: Path) -> Path:
     (code / "configs").mkdir()
     (code / "configs" / "G2P_replace_dict.jsonl").write_text('{"弦": "<|X|><|IAN2|>"}\n', encoding="utf-8")
     _prompt_wav(code / "examples" / "prompt" / "standin_zh.wav")
-    line = {"uttid": "0", "prompt_text": "他当时还跟线下其他的站姐吵架。",
-            "prompt_speech": "examples/prompt/standin_zh.wav", "syn_text": "你好。"}
+    line = {
+        "uttid": "0",
+        "prompt_text": "他当时还跟线下其他的站姐吵架。",
+        "prompt_speech": "examples/prompt/standin_zh.wav",
+        "syn_text": "你好。",
+    }
     (code / "examples" / "example_zh.jsonl").write_text(json.dumps(line, ensure_ascii=False) + "\n")
     return code
 
@@ -85,8 +89,13 @@ def backend(layout):
 
 def _settings(layout, tmp_path, **extra):
     code, model = layout
-    env = {"GLMTTS_BACKEND": "glmtts", "GLMTTS_CODE_DIR": str(code), "GLMTTS_MODEL_DIR": str(model),
-           "GLMTTS_DEVICE": "cpu", "GLMTTS_DATA_DIR": str(tmp_path)}
+    env = {
+        "GLMTTS_BACKEND": "glmtts",
+        "GLMTTS_CODE_DIR": str(code),
+        "GLMTTS_MODEL_DIR": str(model),
+        "GLMTTS_DEVICE": "cpu",
+        "GLMTTS_DATA_DIR": str(tmp_path),
+    }
     env.update({f"GLMTTS_{k.upper()}": str(v) for k, v in extra.items()})
     return load_settings(env)
 

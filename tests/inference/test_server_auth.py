@@ -29,8 +29,9 @@ def basic(user_and_password: str) -> str:
 def server(tmp_path_factory):
     from conftest import _settings, run_in_thread
 
-    running = run_in_thread(_settings(tmp_path_factory.mktemp("auth"), {"api_key": API_KEY,
-                                                                        "admin_token": ADMIN}))
+    running = run_in_thread(
+        _settings(tmp_path_factory.mktemp("auth"), {"api_key": API_KEY, "admin_token": ADMIN})
+    )
     yield running
     running.stop()
 
@@ -46,14 +47,17 @@ API_CALLS = [
 
 
 @pytest.mark.parametrize(("method", "path", "kwargs"), API_CALLS, ids=[f"{m} {p}" for m, p, _ in API_CALLS])
-@pytest.mark.parametrize(("header", "words"), [
-    (None, "missing API key"),
-    ("Bearer wrong-key", "wrong API key"),
-    (f"Basic {API_KEY}", "missing API key"),  # not base64
-    (basic(API_KEY), "missing API key"),  # no password part
-    (basic("alice@example.com:wrong"), "wrong API key"),
-    (f"Bearer {ADMIN}", "wrong API key"),  # the admin token is not an API key
-])
+@pytest.mark.parametrize(
+    ("header", "words"),
+    [
+        (None, "missing API key"),
+        ("Bearer wrong-key", "wrong API key"),
+        (f"Basic {API_KEY}", "missing API key"),  # not base64
+        (basic(API_KEY), "missing API key"),  # no password part
+        (basic("alice@example.com:wrong"), "wrong API key"),
+        (f"Bearer {ADMIN}", "wrong API key"),  # the admin token is not an API key
+    ],
+)
 def test_api_needs_the_key(server, method, path, kwargs, header, words):
     headers = {"Authorization": header} if header else {}
     with server.client() as client:
@@ -63,8 +67,11 @@ def test_api_needs_the_key(server, method, path, kwargs, header, words):
     assert words in error_message(response)
 
 
-@pytest.mark.parametrize("header", [f"Bearer {API_KEY}", basic(f"alice@example.com:{API_KEY}")],
-                         ids=["bearer", "basic from the oauth2-proxy sidecar"])
+@pytest.mark.parametrize(
+    "header",
+    [f"Bearer {API_KEY}", basic(f"alice@example.com:{API_KEY}")],
+    ids=["bearer", "basic from the oauth2-proxy sidecar"],
+)
 def test_api_works_with_the_key(server, header):
     with server.client(headers={"Authorization": header}) as client:
         assert client.post(TTS_PATH, json={"text": "Hello."}).status_code == 200
@@ -77,11 +84,14 @@ def test_probes_metrics_and_page_stay_open(server, path):
         assert client.get(path).status_code == 200
 
 
-@pytest.mark.parametrize(("header", "words"), [
-    (None, "missing admin token"),
-    ("Bearer nope", "wrong admin token"),
-    (f"Bearer {API_KEY}", "wrong admin token"),  # an API key is not an admin token
-])
+@pytest.mark.parametrize(
+    ("header", "words"),
+    [
+        (None, "missing admin token"),
+        ("Bearer nope", "wrong admin token"),
+        (f"Bearer {API_KEY}", "wrong admin token"),  # an API key is not an admin token
+    ],
+)
 def test_admin_needs_the_admin_token(server, header, words):
     headers = {"Authorization": header} if header else {}
     with server.client() as client:

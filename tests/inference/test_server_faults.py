@@ -127,8 +127,9 @@ def test_metrics_count_requests_latency_and_audio(start_server):
     assert_speech(spoken.content)
     assert 'glmtts_http_requests_total{method="POST",route="/v1/tts",status="200"} 1.0' in text
     assert 'glmtts_http_requests_total{method="POST",route="/v1/tts",status="422"} 1.0' in text
-    assert ('glmtts_http_request_duration_seconds_count{method="POST",route="/v1/tts",status="200"} 1.0'
-            in text)
+    assert (
+        'glmtts_http_request_duration_seconds_count{method="POST",route="/v1/tts",status="200"} 1.0' in text
+    )
     assert "glmtts_real_time_factor_count 1.0" in text
     assert audio_s == pytest.approx(float(spoken.headers["X-Audio-Duration-Seconds"]), abs=1e-3)
     assert "glmtts_ready 1.0" in text

@@ -29,8 +29,14 @@ from schemathesis.specs.openapi.checks import (
 pytestmark = pytest.mark.slow
 
 MAX_EXAMPLES = 30  # per operation and mode
-CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
-          response_headers_conformance, response_schema_conformance, negative_data_rejection]
+CHECKS = [
+    not_a_server_error,
+    status_code_conformance,
+    content_type_conformance,
+    response_headers_conformance,
+    response_schema_conformance,
+    negative_data_rejection,
+]
 
 
 def _cases() -> list:
@@ -47,8 +53,10 @@ def _cases() -> list:
             modes = [GenerationMode.POSITIVE]
             if operation.get("requestBody") or operation.get("security"):
                 modes.append(GenerationMode.NEGATIVE)
-            cases += [pytest.param(method.upper(), path, mode, id=f"{method.upper()} {path} {mode}")
-                      for mode in modes]
+            cases += [
+                pytest.param(method.upper(), path, mode, id=f"{method.upper()} {path} {mode}")
+                for mode in modes
+            ]
     return cases
 
 
@@ -57,8 +65,12 @@ def fuzz_server(tmp_path_factory):
     from conftest import _settings, run_in_thread
 
     # eSpeak NG, the real CPU engine; short texts keep each synthesis in milliseconds.
-    running = run_in_thread(_settings(tmp_path_factory.mktemp("fuzz"), {
-        "max_input_chars": 300, "max_upload_bytes": 256 * 1024, "admin_token": "fuzz-admin"}))
+    running = run_in_thread(
+        _settings(
+            tmp_path_factory.mktemp("fuzz"),
+            {"max_input_chars": 300, "max_upload_bytes": 256 * 1024, "admin_token": "fuzz-admin"},
+        )
+    )
     yield running
     running.stop()
 
@@ -81,8 +93,13 @@ def test_operation_never_fails_and_matches_its_schema(api_schema, fuzz_server, m
     operation = api_schema[path][method]
 
     @given(case=operation.as_strategy(generation_mode=mode))
-    @settings(max_examples=MAX_EXAMPLES, deadline=None, derandomize=True, database=None,
-              suppress_health_check=list(HealthCheck))
+    @settings(
+        max_examples=MAX_EXAMPLES,
+        deadline=None,
+        derandomize=True,
+        database=None,
+        suppress_health_check=list(HealthCheck),
+    )
     def fuzz(case) -> None:
         case.call_and_validate(checks=CHECKS)
 

@@ -24,14 +24,20 @@ def _gauge(url: str, name: str) -> float:
 
 def test_sigterm_under_load_finishes_in_flight_work_then_exits(start_server_process):
     drain_timeout = 15.0
-    server = start_server_process(backend="harness.tts_backends:SlowToneBackend", workers=2, queue_size=8,
-                                  drain_timeout_s=drain_timeout, extra_env={"TTS_TEST_DELAY_S": "0.6"})
+    server = start_server_process(
+        backend="harness.tts_backends:SlowToneBackend",
+        workers=2,
+        queue_size=8,
+        drain_timeout_s=drain_timeout,
+        extra_env={"TTS_TEST_DELAY_S": "0.6"},
+    )
     results: list[httpx.Response | Exception] = []
 
     def speak(n: int) -> None:
         try:
-            results.append(httpx.post(f"{server.url}{TTS_PATH}", json={"text": f"Request number {n}."},
-                                      timeout=30))
+            results.append(
+                httpx.post(f"{server.url}{TTS_PATH}", json={"text": f"Request number {n}."}, timeout=30)
+            )
         except httpx.HTTPError as exc:
             results.append(exc)
 
@@ -39,8 +45,9 @@ def test_sigterm_under_load_finishes_in_flight_work_then_exits(start_server_proc
     for client in clients:
         client.start()
     deadline = time.monotonic() + 10
-    while (_gauge(server.url, "glmtts_queue_depth")
-           + _gauge(server.url, "glmtts_syntheses_running")) < CONCURRENT:
+    while (
+        _gauge(server.url, "glmtts_queue_depth") + _gauge(server.url, "glmtts_syntheses_running")
+    ) < CONCURRENT:
         assert time.monotonic() < deadline, "the requests never all reached the queue"
         time.sleep(0.02)
 
@@ -72,10 +79,14 @@ def test_sigterm_under_load_finishes_in_flight_work_then_exits(start_server_proc
 
 
 def test_drain_gives_up_at_the_timeout(start_server_process):
-    server = start_server_process(backend="harness.tts_backends:SlowToneBackend", drain_timeout_s=2,
-                                  extra_env={"TTS_TEST_DELAY_S": "20"})
-    stuck = threading.Thread(target=lambda: httpx.post(f"{server.url}{TTS_PATH}", json={"text": "Stuck."},
-                                                       timeout=30), daemon=True)
+    server = start_server_process(
+        backend="harness.tts_backends:SlowToneBackend",
+        drain_timeout_s=2,
+        extra_env={"TTS_TEST_DELAY_S": "20"},
+    )
+    stuck = threading.Thread(
+        target=lambda: httpx.post(f"{server.url}{TTS_PATH}", json={"text": "Stuck."}, timeout=30), daemon=True
+    )
     stuck.start()
     deadline = time.monotonic() + 10
     while _gauge(server.url, "glmtts_syntheses_running") < 1:

@@ -73,8 +73,16 @@ def test_phoneme_mode_speaks(espeak_server):
 
 def test_openai_compatible_speech(espeak_server):
     with espeak_server.client() as client:
-        response = client.post(SPEECH_PATH, json={"model": "tts-1", "input": "Hello from the OpenAI API.",
-                                                  "voice": "alloy", "response_format": "wav", "speed": 1.0})
+        response = client.post(
+            SPEECH_PATH,
+            json={
+                "model": "tts-1",
+                "input": "Hello from the OpenAI API.",
+                "voice": "alloy",
+                "response_format": "wav",
+                "speed": 1.0,
+            },
+        )
         default_format = client.post(SPEECH_PATH, json={"model": "glm-tts", "input": "Hi."})
     assert response.status_code == 200, response.text
     assert_speech(response.content)
@@ -86,13 +94,19 @@ def test_registered_voice_round_trip(start_server):
     backend = ToneBackend()
     server = start_server(backend=backend)
     with server.client() as client:
-        created = client.post(VOICES_PATH, data={"name": "narrator", "transcript": "A calm reading voice.",
-                                                 "consent": CONSENT},
-                              files={"audio": ("narrator.flac", tone_wav(fmt="FLAC"), "audio/flac")})
+        created = client.post(
+            VOICES_PATH,
+            data={"name": "narrator", "transcript": "A calm reading voice.", "consent": CONSENT},
+            files={"audio": ("narrator.flac", tone_wav(fmt="FLAC"), "audio/flac")},
+        )
         assert created.status_code == 201, created.text
         assert created.json() | {"registered_at": None} == {
-            "name": "narrator", "transcript": "A calm reading voice.", "registered_by": "anonymous",
-            "registered_at": None, "consent": CONSENT}
+            "name": "narrator",
+            "transcript": "A calm reading voice.",
+            "registered_by": "anonymous",
+            "registered_at": None,
+            "consent": CONSENT,
+        }
         listed = client.get(VOICES_PATH).json()["voices"]
         assert [v["name"] for v in listed] == ["narrator"]
         spoken = client.post(TTS_PATH, json={"text": "Read this.", "voice": "narrator"})
@@ -120,8 +134,11 @@ def test_default_voice_is_used_when_a_request_names_none(start_server):
         missing = client.post(TTS_PATH, json={"text": "Who speaks?"})
         assert missing.status_code == 422
         assert "default voice" in error_message(missing)
-        client.post(VOICES_PATH, data={"name": "house", "transcript": "The house voice.", "consent": CONSENT},
-                    files={"audio": ("house.wav", tone_wav(), "audio/wav")}).raise_for_status()
+        client.post(
+            VOICES_PATH,
+            data={"name": "house", "transcript": "The house voice.", "consent": CONSENT},
+            files={"audio": ("house.wav", tone_wav(), "audio/wav")},
+        ).raise_for_status()
         assert client.post(TTS_PATH, json={"text": "Who speaks?"}).status_code == 200
         assert client.post(SPEECH_PATH, json={"input": "And now?", "voice": "alloy"}).status_code == 200
     assert voices == ["house", "house"]
@@ -143,8 +160,9 @@ def test_inline_prompt_audio_is_used_and_cleaned_up(start_server, tmp_path, monk
     backend.synthesize = spy
     prompt = base64.b64encode(tone_wav()).decode()
     with server.client() as client:
-        response = client.post(TTS_PATH, json={"text": "Clone this.", "prompt_text": "The prompt words.",
-                                               "prompt_audio": prompt})
+        response = client.post(
+            TTS_PATH, json={"text": "Clone this.", "prompt_text": "The prompt words.", "prompt_audio": prompt}
+        )
     assert response.status_code == 200, response.text
     assert seen == [("The prompt words.", True)]
     assert not list(tmp_path.glob("glmtts-prompt-*")), "the inline prompt file was left behind"

@@ -45,10 +45,16 @@ def test_mixed_text_becomes_real_speech_at_the_configured_rate(backend):
     assert backend.calls[0] == ["你好，我喜欢", "Python", "编程。"]
 
 
-@pytest.mark.parametrize(("text", "message"), [
-    ("", "text is empty"), ("   \n", "text is empty"), ("<zh></zh> 。。", "no words"),
-    ("x" * 51, "more than the limit of 50"), ("<de>hallo</de>", "unknown tag <de>"),
-])
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("", "text is empty"),
+        ("   \n", "text is empty"),
+        ("<zh></zh> 。。", "no words"),
+        ("x" * 51, "more than the limit of 50"),
+        ("<de>hallo</de>", "unknown tag <de>"),
+    ],
+)
 def test_invalid_text_says_what_to_fix(backend, text, message):
     with pytest.raises(InvalidText, match=message):
         Synthesizer(backend, max_input_chars=50).plan(text)
@@ -80,8 +86,11 @@ def test_phoneme_mode_applies_dictionary_overrides(backend, tmp_path):
 def test_build_synthesizer_from_settings(tmp_path):
     path = tmp_path / "g2p.jsonl"
     path.write_text('{"word": "行", "pinyin": "háng"}\n', encoding="utf-8")
-    synth = build_synthesizer(load_settings({"GLMTTS_SAMPLE_RATE": "22050", "GLMTTS_G2P_DICT": str(path),
-                                             "GLMTTS_MAX_INPUT_CHARS": "100"}))
+    synth = build_synthesizer(
+        load_settings(
+            {"GLMTTS_SAMPLE_RATE": "22050", "GLMTTS_G2P_DICT": str(path), "GLMTTS_MAX_INPUT_CHARS": "100"}
+        )
+    )
     assert synth.sample_rate == 22050 and synth.max_input_chars == 100
     assert synth.synthesize("银行。", phoneme=True).sample_rate == 22050
 

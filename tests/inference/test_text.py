@@ -17,13 +17,16 @@ def test_tags_set_the_language_even_against_the_script():
     assert runs == [("Hello", "en"), ("world", "zh")]
 
 
-@pytest.mark.parametrize(("text", "fragment"), [
-    ("<fr>bonjour</fr>", "unknown tag <fr> at character 0"),
-    ("abc <zh>中文", "<zh> at character 4 is never closed"),
-    ("abc</en>", "</en> at character 3 closes nothing open"),
-    ("<zh>中<en>x</en></zh>", "<en> at character 5 opens inside <zh>"),
-    ("<zh>中文</en>", "</en> at character 6 closes nothing open: expected </zh>"),
-])
+@pytest.mark.parametrize(
+    ("text", "fragment"),
+    [
+        ("<fr>bonjour</fr>", "unknown tag <fr> at character 0"),
+        ("abc <zh>中文", "<zh> at character 4 is never closed"),
+        ("abc</en>", "</en> at character 3 closes nothing open"),
+        ("<zh>中<en>x</en></zh>", "<en> at character 5 opens inside <zh>"),
+        ("<zh>中文</en>", "</en> at character 6 closes nothing open: expected </zh>"),
+    ],
+)
 def test_bad_tags_report_position(text, fragment):
     with pytest.raises(InvalidText) as err:
         parse_tags(text)

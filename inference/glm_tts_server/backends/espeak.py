@@ -74,11 +74,20 @@ def _open_library() -> tuple[ctypes.CDLL, int, _Collector]:
     lib.espeak_SetSynthCallback.argtypes = [_SYNTH_CALLBACK]
     lib.espeak_SetVoiceByName.argtypes = [ctypes.c_char_p]
     lib.espeak_SetParameter.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int]
-    lib.espeak_Synth.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_uint, ctypes.c_int, ctypes.c_uint,
-                                 ctypes.c_uint, ctypes.c_void_p, ctypes.c_void_p]
+    lib.espeak_Synth.argtypes = [
+        ctypes.c_void_p,
+        ctypes.c_size_t,
+        ctypes.c_uint,
+        ctypes.c_int,
+        ctypes.c_uint,
+        ctypes.c_uint,
+        ctypes.c_void_p,
+        ctypes.c_void_p,
+    ]
     # The path argument is the directory that *contains* espeak-ng-data.
-    rate = lib.espeak_Initialize(_AUDIO_OUTPUT_SYNCHRONOUS, 0, str(data_path.parent).encode(),
-                                 _INITIALIZE_DONT_EXIT)
+    rate = lib.espeak_Initialize(
+        _AUDIO_OUTPUT_SYNCHRONOUS, 0, str(data_path.parent).encode(), _INITIALIZE_DONT_EXIT
+    )
     if rate <= 0:
         raise BackendUnavailable(f"espeak backend: espeak_Initialize failed with data at {data_path}")
     collector = _Collector()
@@ -104,8 +113,10 @@ class EspeakBackend:
             for voice in VOICES.values():  # fail at startup, not on the first request
                 if lib.espeak_SetVoiceByName(voice.encode()) != _EE_OK:
                     self._native_rate = 0
-                    raise BackendUnavailable(f"espeak backend: voice {voice!r} is missing from the "
-                                             "eSpeak NG data shipped with espeakng-loader")
+                    raise BackendUnavailable(
+                        f"espeak backend: voice {voice!r} is missing from the "
+                        "eSpeak NG data shipped with espeakng-loader"
+                    )
         log.info("espeak backend ready (native %d Hz, output %d Hz)", self._native_rate, self.sample_rate)
 
     def warmup(self) -> None:

@@ -51,8 +51,13 @@ UPSTREAM_COMMIT = "c5dc7aecc3b4032032d631b271e767893984f821"
 UPSTREAM_MODULE = "glmtts_inference"
 NATIVE_RATES = (24000, 32000)
 CODE_FILES = (f"{UPSTREAM_MODULE}.py", "frontend/campplus.onnx")
-CKPT_COMMON = ("llm/config.json", "flow/flow.pt", "flow/config.yaml", "speech_tokenizer/",
-               "vq32k-phoneme-tokenizer/")
+CKPT_COMMON = (
+    "llm/config.json",
+    "flow/flow.pt",
+    "flow/config.yaml",
+    "speech_tokenizer/",
+    "vq32k-phoneme-tokenizer/",
+)
 CKPT_VOCODER = {24000: "hift/hift.pt", 32000: "vocos2d/generator_jit.ckpt"}
 DEFAULT_PROMPT_JSONL = "examples/example_zh.jsonl"  # upstream's own sample voice
 PROMPT_CACHE_SIZE = 32
@@ -96,8 +101,14 @@ class GlmTtsBackend:
     handles_g2p = True
     long_text_context = True  # whole-text calls keep upstream's cross-sentence prompt cache
 
-    def __init__(self, code_dir: Path | str | None, model_dir: Path | str | None, device: str = "cuda",
-                 sample_rate: int = 24000, g2p: Any = None):
+    def __init__(
+        self,
+        code_dir: Path | str | None,
+        model_dir: Path | str | None,
+        device: str = "cuda",
+        sample_rate: int = 24000,
+        g2p: Any = None,
+    ):
         self.code_dir = Path(code_dir) if code_dir else None
         self.model_dir = Path(model_dir) if model_dir else None
         self.device = device
@@ -126,9 +137,7 @@ class GlmTtsBackend:
                 "glmtts backend: GLMTTS_CODE_DIR is not set (checkout of zai-org/GLM-TTS)"
             )
         if self.model_dir is None:
-            raise BackendUnavailable(
-                "glmtts backend: GLMTTS_MODEL_DIR is not set (directory holding ckpt/)"
-            )
+            raise BackendUnavailable("glmtts backend: GLMTTS_MODEL_DIR is not set (directory holding ckpt/)")
         if not self.code_dir.is_dir():
             raise BackendUnavailable(f"glmtts backend: code dir {self.code_dir} does not exist")
         if not self.model_dir.is_dir():
@@ -140,9 +149,12 @@ class GlmTtsBackend:
             if not (path.is_dir() if rel.endswith("/") else path.is_file()):
                 missing.append(str(path) + ("/" if rel.endswith("/") else ""))
         if missing:
-            raise BackendUnavailable("glmtts backend: missing " + ", ".join(missing)
-                                     + f" (checkpoints: huggingface-cli download zai-org/GLM-TTS --local-dir "
-                                       f"{ckpt}; code: zai-org/GLM-TTS@{UPSTREAM_COMMIT[:12]})")
+            raise BackendUnavailable(
+                "glmtts backend: missing "
+                + ", ".join(missing)
+                + f" (checkpoints: huggingface-cli download zai-org/GLM-TTS --local-dir "
+                f"{ckpt}; code: zai-org/GLM-TTS@{UPSTREAM_COMMIT[:12]})"
+            )
 
     def _import_torch(self) -> Any:
         try:
@@ -220,13 +232,16 @@ class GlmTtsBackend:
         text_frontend = self._models[1]
         self._upstream_replace = dict(getattr(text_frontend, "replace_dict", {}) or {})
         self._default_voice = self._find_default_voice()
-        log.info("glmtts backend loaded from %s (%d Hz, device %s)",
-                 self.model_dir, self.sample_rate, self.device)
+        log.info(
+            "glmtts backend loaded from %s (%d Hz, device %s)", self.model_dir, self.sample_rate, self.device
+        )
 
     def warmup(self) -> None:
         if self._default_voice is None:
-            log.warning("glmtts backend: no default prompt in %s, skipping warm-up; the first request "
-                        "will be slower", self.code_dir)
+            log.warning(
+                "glmtts backend: no default prompt in %s, skipping warm-up; the first request will be slower",
+                self.code_dir,
+            )
             return
         self.synthesize([Segment("你好。", "zh")], SynthesisOptions(seed=0))
 
@@ -250,7 +265,8 @@ class GlmTtsBackend:
             "embedding": frontend._extract_spk_embedding(str(voice_path)),
         }
         features["flow_prompt_token"] = torch.tensor([features["speech_token"]], dtype=torch.int32).to(
-            module.DEVICE)
+            module.DEVICE
+        )
         self._prompts[key] = features
         while len(self._prompts) > PROMPT_CACHE_SIZE:
             self._prompts.popitem(last=False)
@@ -260,8 +276,10 @@ class GlmTtsBackend:
         if options.voice is not None:
             return Path(options.voice.audio_path), options.voice.transcript
         if self._default_voice is None:
-            raise ValueError("the glmtts backend needs a voice: register one (POST /v1/voices) and pass "
-                             "`voice`, or send prompt_audio + prompt_text")
+            raise ValueError(
+                "the glmtts backend needs a voice: register one (POST /v1/voices) and pass "
+                "`voice`, or send prompt_audio + prompt_text"
+            )
         return self._default_voice
 
     def synthesize(self, segments: list[Segment], options: SynthesisOptions) -> Audio:
@@ -304,10 +322,13 @@ class GlmTtsBackend:
                 f"GPU out of memory during synthesis (freed {freed} cached bytes): {exc}"
             ) from exc
         samples = speech.detach().float().cpu().numpy().reshape(-1).astype(np.float32)
-        metadata = {"normalized_text": text_info.get("syn_text_tn"),
-                    "phonemes": text_info.get("syn_text_phoneme")}
-        return change_speed(Audio(samples=samples, sample_rate=self.sample_rate, metadata=metadata),
-                            options.speed)
+        metadata = {
+            "normalized_text": text_info.get("syn_text_tn"),
+            "phonemes": text_info.get("syn_text_phoneme"),
+        }
+        return change_speed(
+            Audio(samples=samples, sample_rate=self.sample_rate, metadata=metadata), options.speed
+        )
 
     # -- memory ----------------------------------------------------------------------------
     def _cuda(self) -> Any:
@@ -328,9 +349,12 @@ class GlmTtsBackend:
         if torch is None:
             return {}
         free, total = torch.cuda.mem_get_info()
-        return {"allocated": int(torch.cuda.memory_allocated()),
-                "reserved": int(torch.cuda.memory_reserved()),
-                "free": int(free), "total": int(total)}
+        return {
+            "allocated": int(torch.cuda.memory_allocated()),
+            "reserved": int(torch.cuda.memory_reserved()),
+            "free": int(free),
+            "total": int(total),
+        }
 
     def unload(self) -> None:
         with self._lock:

@@ -48,16 +48,24 @@ def create_app(settings: Settings, backend: Backend | None = None) -> FastAPI:
     # No /docs or /redoc: they load Swagger UI from a CDN (unreachable air-gapped, and third-party
     # script on our origin). /openapi.json stays, behind the API key when one is set. No slash
     # redirects either: Starlette builds them from the Host header, which a client chooses.
-    app = FastAPI(title="GLM-TTS", version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None,
-                  openapi_url=None, redirect_slashes=False,
-                  description="Text to speech with GLM-TTS: native and OpenAI-compatible APIs, "
-                              "reference voices, batch jobs.")
+    app = FastAPI(
+        title="GLM-TTS",
+        version=__version__,
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+        redirect_slashes=False,
+        description="Text to speech with GLM-TTS: native and OpenAI-compatible APIs, "
+        "reference voices, batch jobs.",
+    )
     app.state.service = service
     app.state.speech = SpeechRunner(service)
     app.state.batches = BatchJobs(service)
     errors.install(app)
-    app.add_middleware(CrossSiteGuard, render=lambda request, exc: app.exception_handlers[HTTPException](
-        request, exc))
+    app.add_middleware(
+        CrossSiteGuard, render=lambda request, exc: app.exception_handlers[HTTPException](request, exc)
+    )
     app.add_middleware(ServiceMiddleware, service=service)  # counts every answer below it
     # X-Forwarded-For from the oauth2-proxy sidecar (loopback) only; RequestContext, outside it,
     # still sees the real peer to decide whether identity headers can be believed.
@@ -84,8 +92,9 @@ def create_app(settings: Settings, backend: Backend | None = None) -> FastAPI:
 def _openapi(app: FastAPI, settings: Settings) -> dict[str, Any]:
     """The schema as this server is configured: without an API key, `/v1/*` needs no credentials."""
     if app.openapi_schema is None:
-        schema = get_openapi(title=app.title, version=app.version, description=app.description,
-                             routes=app.routes)
+        schema = get_openapi(
+            title=app.title, version=app.version, description=app.description, routes=app.routes
+        )
         if settings.api_key is None:
             for path, item in schema["paths"].items():
                 if path.startswith("/v1/"):

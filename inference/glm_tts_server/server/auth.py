@@ -52,17 +52,22 @@ def require_api_key(request: Request, _credentials: Bearer) -> None:
     if presented is None:
         raise HTTPException(401, "missing API key: send 'Authorization: Bearer <GLMTTS_API_KEY>'", _CHALLENGE)
     if not secrets.compare_digest(presented.encode(), key.get_secret_value().encode()):
-        raise HTTPException(401, "wrong API key: check the key this server was given in GLMTTS_API_KEY",
-                            _CHALLENGE)
+        raise HTTPException(
+            401, "wrong API key: check the key this server was given in GLMTTS_API_KEY", _CHALLENGE
+        )
 
 
 def require_admin(request: Request, credentials: Bearer) -> None:
     token = request.app.state.service.settings.admin_token
     if token is None:
-        raise HTTPException(403, "admin endpoints are disabled: set GLMTTS_ADMIN_TOKEN on the server, "
-                                 "then send it as 'Authorization: Bearer <token>'")
+        raise HTTPException(
+            403,
+            "admin endpoints are disabled: set GLMTTS_ADMIN_TOKEN on the server, "
+            "then send it as 'Authorization: Bearer <token>'",
+        )
     if credentials is None:
-        raise HTTPException(401, "missing admin token: send 'Authorization: Bearer <GLMTTS_ADMIN_TOKEN>'",
-                            _CHALLENGE)
+        raise HTTPException(
+            401, "missing admin token: send 'Authorization: Bearer <GLMTTS_ADMIN_TOKEN>'", _CHALLENGE
+        )
     if not _matches(credentials, token.get_secret_value()):
         raise HTTPException(401, "wrong admin token", _CHALLENGE)

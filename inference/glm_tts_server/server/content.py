@@ -12,12 +12,17 @@ def _media_type(request: Request) -> str:
 def require_json(request: Request) -> None:
     media = _media_type(request)
     if media != "application/json":
-        raise HTTPException(415, f"Content-Type is {media or 'missing'!r}: send a JSON body with "
-                                 "'Content-Type: application/json'")
+        raise HTTPException(
+            415,
+            f"Content-Type is {media or 'missing'!r}: send a JSON body with 'Content-Type: application/json'",
+        )
 
 
 def require_multipart(request: Request) -> None:
     media = _media_type(request)
     if media != "multipart/form-data":
-        raise HTTPException(415, f"Content-Type is {media or 'missing'!r}: send a multipart/form-data form "
-                                 "with fields name, transcript and audio (e.g. curl -F audio=@voice.wav)")
+        raise HTTPException(
+            415,
+            f"Content-Type is {media or 'missing'!r}: send a multipart/form-data form "
+            "with fields name, transcript and audio (e.g. curl -F audio=@voice.wav)",
+        )

@@ -113,8 +113,9 @@ def _describe(error: dict[str, Any]) -> str:
 
 def _capped(problems: list[str]) -> str:
     """At most MAX_PROBLEMS problems of at most MAX_PROBLEM_CHARS each: an error never echoes a body."""
-    unique = list(dict.fromkeys(p if len(p) <= MAX_PROBLEM_CHARS else p[:MAX_PROBLEM_CHARS] + "…"
-                                for p in problems))
+    unique = list(
+        dict.fromkeys(p if len(p) <= MAX_PROBLEM_CHARS else p[:MAX_PROBLEM_CHARS] + "…" for p in problems)
+    )
     more = f"; and {len(unique) - MAX_PROBLEMS} more problem(s)" if len(unique) > MAX_PROBLEMS else ""
     return "; ".join(unique[:MAX_PROBLEMS]) + more
 

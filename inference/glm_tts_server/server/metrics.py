@@ -20,9 +20,14 @@ RTF_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1, 1.5, 2, 5)
 class _LiveGauges(Collector):
     """Values read at scrape time from the objects that own them, so they can never go stale."""
 
-    def __init__(self, queue_depth: Callable[[], int], running: Callable[[], int],
-                 failures: Callable[[], int], ready: Callable[[], bool],
-                 memory_stats: Callable[[], dict[str, int]]):
+    def __init__(
+        self,
+        queue_depth: Callable[[], int],
+        running: Callable[[], int],
+        failures: Callable[[], int],
+        ready: Callable[[], bool],
+        memory_stats: Callable[[], dict[str, int]],
+    ):
         self._queue_depth = queue_depth
         self._running = running
         self._failures = failures
@@ -30,24 +35,31 @@ class _LiveGauges(Collector):
         self._memory_stats = memory_stats
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
-        yield GaugeMetricFamily(f"{PREFIX}_queue_depth", "Syntheses waiting for a worker",
-                                value=self._queue_depth())
-        yield GaugeMetricFamily(f"{PREFIX}_syntheses_running", "Syntheses running now",
-                                value=self._running())
-        yield GaugeMetricFamily(f"{PREFIX}_consecutive_failures",
-                                "Synthesis failures since the last success (liveness fails at the threshold)",
-                                value=self._failures())
-        yield GaugeMetricFamily(f"{PREFIX}_ready", "1 when the model is loaded and the pod takes traffic",
-                                value=int(self._ready()))
+        yield GaugeMetricFamily(
+            f"{PREFIX}_queue_depth", "Syntheses waiting for a worker", value=self._queue_depth()
+        )
+        yield GaugeMetricFamily(f"{PREFIX}_syntheses_running", "Syntheses running now", value=self._running())
+        yield GaugeMetricFamily(
+            f"{PREFIX}_consecutive_failures",
+            "Synthesis failures since the last success (liveness fails at the threshold)",
+            value=self._failures(),
+        )
+        yield GaugeMetricFamily(
+            f"{PREFIX}_ready",
+            "1 when the model is loaded and the pod takes traffic",
+            value=int(self._ready()),
+        )
         try:
             stats = self._memory_stats()
         except Exception:  # a scrape must never fail because the accelerator is unhappy
             log.exception("reading accelerator memory stats failed")
             stats = {}
         if stats:
-            family = GaugeMetricFamily(f"{PREFIX}_gpu_memory_bytes",
-                                       "Accelerator memory: allocated, reserved (cached) and total",
-                                       labels=["kind"])
+            family = GaugeMetricFamily(
+                f"{PREFIX}_gpu_memory_bytes",
+                "Accelerator memory: allocated, reserved (cached) and total",
+                labels=["kind"],
+            )
             for kind, value in sorted(stats.items()):
                 family.add_metric([kind], value)
             yield family
@@ -56,24 +68,43 @@ class _LiveGauges(Collector):
 class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
-        self.requests = Counter(f"{PREFIX}_http_requests", "HTTP requests by route, method and status",
-                                ["route", "method", "status"], registry=self.registry)
-        self.latency = Histogram(f"{PREFIX}_http_request_duration_seconds",
-                                 "HTTP request latency (to the last byte) by route and status",
-                                 ["route", "method", "status"], buckets=LATENCY_BUCKETS,
-                                 registry=self.registry)
-        self.audio_seconds = Counter(f"{PREFIX}_audio_seconds", "Seconds of audio produced",
-                                     registry=self.registry)
-        self.rtf = Histogram(f"{PREFIX}_real_time_factor", "Synthesis time / audio duration per request",
-                             buckets=RTF_BUCKETS, registry=self.registry)
-        self.synthesis_failures = Counter(f"{PREFIX}_synthesis_failures", "Failed syntheses by reason",
-                                          ["reason"], registry=self.registry)
-        self.oom = Counter(f"{PREFIX}_out_of_memory", "Accelerator out-of-memory errors",
-                           registry=self.registry)
-        self.rejected = Counter(f"{PREFIX}_rejected", "Requests refused before synthesis, by reason",
-                                ["reason"], registry=self.registry)
-        self.freed_bytes = Counter(f"{PREFIX}_cache_freed_bytes", "Accelerator cache bytes released",
-                                   registry=self.registry)
+        self.requests = Counter(
+            f"{PREFIX}_http_requests",
+            "HTTP requests by route, method and status",
+            ["route", "method", "status"],
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            f"{PREFIX}_http_request_duration_seconds",
+            "HTTP request latency (to the last byte) by route and status",
+            ["route", "method", "status"],
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.audio_seconds = Counter(
+            f"{PREFIX}_audio_seconds", "Seconds of audio produced", registry=self.registry
+        )
+        self.rtf = Histogram(
+            f"{PREFIX}_real_time_factor",
+            "Synthesis time / audio duration per request",
+            buckets=RTF_BUCKETS,
+            registry=self.registry,
+        )
+        self.synthesis_failures = Counter(
+            f"{PREFIX}_synthesis_failures", "Failed syntheses by reason", ["reason"], registry=self.registry
+        )
+        self.oom = Counter(
+            f"{PREFIX}_out_of_memory", "Accelerator out-of-memory errors", registry=self.registry
+        )
+        self.rejected = Counter(
+            f"{PREFIX}_rejected",
+            "Requests refused before synthesis, by reason",
+            ["reason"],
+            registry=self.registry,
+        )
+        self.freed_bytes = Counter(
+            f"{PREFIX}_cache_freed_bytes", "Accelerator cache bytes released", registry=self.registry
+        )
         # Pre-create the label sets dashboards alert on, so they read 0 rather than "no data".
         for reason in ("error", "timeout", "out_of_memory"):
             self.synthesis_failures.labels(reason)

@@ -48,8 +48,13 @@ class ServiceMiddleware:
         if lifecycle.draining and (path.startswith("/v1/") or path.startswith("/admin/")):
             # Connection: close makes keep-alive clients reconnect, to a pod that is not leaving.
             self.service.metrics.rejected.labels("not_ready").inc()
-            await _send_error(send, path, 503, "server is shutting down: retry, another replica will answer",
-                              {"Retry-After": "1", "Connection": "close"})
+            await _send_error(
+                send,
+                path,
+                503,
+                "server is shutting down: retry, another replica will answer",
+                {"Retry-After": "1", "Connection": "close"},
+            )
             return
         # A request counts as in flight (what a drain waits for) once its body is all in: a client
         # trickling a body must not hold the pod's shutdown.

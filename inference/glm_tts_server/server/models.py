@@ -18,8 +18,9 @@ class ErrorResponse(BaseModel):
 
 class OpenAIError(BaseModel):
     message: str = Field(description="What went wrong and what to change")
-    type: str = Field(description="invalid_request_error, authentication_error, rate_limit_error, "
-                                  "server_error...")
+    type: str = Field(
+        description="invalid_request_error, authentication_error, rate_limit_error, server_error..."
+    )
     param: str | None = Field(None, description="The request field at fault, when one is")
     code: str | None = Field(None, description="A machine-readable reason")
 
@@ -48,8 +49,10 @@ class TTSRequest(BaseModel):
     @model_validator(mode="after")
     def _one_reference(self) -> TTSRequest:
         if (self.prompt_audio is None) != (self.prompt_text is None):
-            raise ValueError("prompt_audio and prompt_text go together: send both (audio and its exact "
-                             "transcript) or neither")
+            raise ValueError(
+                "prompt_audio and prompt_text go together: send both (audio and its exact "
+                "transcript) or neither"
+            )
         if self.voice is not None and self.prompt_audio is not None:
             raise ValueError("send either voice or prompt_audio+prompt_text, not both")
         return self
@@ -69,18 +72,24 @@ class SpeechRequest(BaseModel):
     model: str = Field("glm-tts", description="Any name is accepted (GET /v1/models lists this server's one)")
     input: str = Field(description="Text to speak")
     voice: str | VoiceRef | None = Field(
-        None, description="A registered voice, by name or as {\"id\": name}; OpenAI's built-in voice names "
-                          "(alloy, nova...) select the server's default voice")
+        None,
+        description='A registered voice, by name or as {"id": name}; OpenAI\'s built-in voice names '
+        "(alloy, nova...) select the server's default voice",
+    )
     instructions: str | None = Field(
-        None, max_length=4096,
+        None,
+        max_length=4096,
         description="Accepted for compatibility, with no effect: GLM-TTS takes its speaking style from the "
-                    "reference voice, so clone a voice that speaks the way you want. The response says so "
-                    "in the X-Instructions-Applied: false header")
+        "reference voice, so clone a voice that speaks the way you want. The response says so "
+        "in the X-Instructions-Applied: false header",
+    )
     response_format: ResponseFormat = Field("mp3", description="mp3 when not given, as OpenAI")
     speed: float = Field(1.0, ge=MIN_SPEED, le=MAX_SPEED)
     stream_format: Literal["audio", "sse"] = Field(
-        "audio", description="audio: the encoded file, streamed; sse: Server-Sent Events "
-                             "speech.audio.delta (base64 audio) then speech.audio.done")
+        "audio",
+        description="audio: the encoded file, streamed; sse: Server-Sent Events "
+        "speech.audio.delta (base64 audio) then speech.audio.done",
+    )
 
     @property
     def voice_name(self) -> str | None:

@@ -31,19 +31,28 @@ class Service:
 
             backend = PooledBackend(settings, settings.instances)
         self.backend = backend if backend is not None else create_backend(settings, g2p=self.g2p)
-        self.synthesizer = Synthesizer(self.backend, g2p=self.g2p, max_input_chars=settings.max_input_chars,
-                                       sample_rate=settings.sample_rate)
+        self.synthesizer = Synthesizer(
+            self.backend,
+            g2p=self.g2p,
+            max_input_chars=settings.max_input_chars,
+            sample_rate=settings.sample_rate,
+        )
         self.voices = VoiceStore(settings.data_dir)
-        self.audit = AuditLog(settings.audit_log_path, settings.audit_log_max_bytes,
-                              settings.audit_log_backups)
+        self.audit = AuditLog(
+            settings.audit_log_path, settings.audit_log_max_bytes, settings.audit_log_backups
+        )
         # A pool instance runs one synthesis at a time: concurrency is the number of instances.
         concurrency = settings.instances if settings.instances > 1 else settings.workers
         self.queue = WorkQueue(concurrency, settings.queue_size)
         self.lifecycle = Lifecycle(settings.failure_threshold)
         self.metrics = Metrics()
-        self.metrics.watch(queue_depth=lambda: self.queue.waiting, running=lambda: self.queue.running,
-                           failures=lambda: self.lifecycle.consecutive_failures,
-                           ready=lambda: self.lifecycle.ready, memory_stats=self._memory_stats)
+        self.metrics.watch(
+            queue_depth=lambda: self.queue.waiting,
+            running=lambda: self.queue.running,
+            failures=lambda: self.lifecycle.consecutive_failures,
+            ready=lambda: self.lifecycle.ready,
+            memory_stats=self._memory_stats,
+        )
         if hasattr(self.backend, "register_metrics"):  # per-instance metrics of a pool
             self.backend.register_metrics(self.metrics.registry)
         self.started_at = int(time.time())
@@ -78,8 +87,11 @@ class Service:
             try:
                 self.voices.get(self.settings.default_voice)
             except UnknownVoice:
-                log.warning("default voice %r is not registered: requests without a voice will fail "
-                            "until it is (POST /v1/voices)", self.settings.default_voice)
+                log.warning(
+                    "default voice %r is not registered: requests without a voice will fail "
+                    "until it is (POST /v1/voices)",
+                    self.settings.default_voice,
+                )
         try:
             self.audit.check()
         except AuditUnavailable as exc:  # only cloned voices need it: the rest of the service works

@@ -35,8 +35,12 @@ class QuietProbes(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         args = record.args
         # uvicorn.access records carry (client, method, path, http_version, status)
-        return not (isinstance(args, tuple) and len(args) >= 3 and str(args[2]).split("?")[0] in PROBE_PATHS
-                    and record.levelno <= logging.INFO)
+        return not (
+            isinstance(args, tuple)
+            and len(args) >= 3
+            and str(args[2]).split("?")[0] in PROBE_PATHS
+            and record.levelno <= logging.INFO
+        )
 
 
 class DrainingServer(uvicorn.Server):
@@ -53,8 +57,9 @@ class DrainingServer(uvicorn.Server):
             return
         self._draining = True
         self.service.lifecycle.begin_drain()
-        log.info("signal %d: draining (readiness 503, new work refused), up to %.0f s",
-                 sig, self.drain_timeout_s)
+        log.info(
+            "signal %d: draining (readiness 503, new work refused), up to %.0f s", sig, self.drain_timeout_s
+        )
         threading.Thread(target=self._drain, name="drain", daemon=True).start()
 
     def _drain(self) -> None:
@@ -77,11 +82,17 @@ def serve(settings: Settings) -> int:
     """Run the HTTP service until SIGTERM; 0 after a clean drain, 1 if the backend failed to load."""
     app = create_app(settings)
     service: Service = app.state.service
-    config = uvicorn.Config(app, host=settings.host, port=settings.port, log_level=settings.log_level,
-                            timeout_graceful_shutdown=int(max(settings.drain_timeout_s, 1)),
-                            # X-Forwarded-* is applied inside the app (app.py), after the
-                            # request context has seen the real peer
-                            proxy_headers=False, server_header=False)
+    config = uvicorn.Config(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level,
+        timeout_graceful_shutdown=int(max(settings.drain_timeout_s, 1)),
+        # X-Forwarded-* is applied inside the app (app.py), after the
+        # request context has seen the real peer
+        proxy_headers=False,
+        server_header=False,
+    )
     server = DrainingServer(config, service, settings.drain_timeout_s)
     logging.getLogger("uvicorn.access").addFilter(QuietProbes())
     service.on_fatal = server.stop_now

@@ -74,8 +74,12 @@ class SpeechRunner:
             started = time.perf_counter()
             audio = synthesizer.synthesize(job.text, job.options, phoneme=job.phoneme)
             body = encode(audio.samples, audio.sample_rate, job.fmt)
-            return SpeechResult(body, audio.duration_s, time.perf_counter() - started,
-                                encoded_rate(job.fmt, audio.sample_rate))
+            return SpeechResult(
+                body,
+                audio.duration_s,
+                time.perf_counter() - started,
+                encoded_rate(job.fmt, audio.sample_rate),
+            )
 
         release = self._reply_slot(job)
         try:
@@ -145,8 +149,9 @@ class SpeechRunner:
             stop.set()
             raise self._failed(future, TimeoutError()) from None
 
-    async def _relay(self, first: bytes, chunks: asyncio.Queue[Any], future: Future,
-                     stop: threading.Event) -> AsyncIterator[bytes]:
+    async def _relay(
+        self, first: bytes, chunks: asyncio.Queue[Any], future: Future, stop: threading.Event
+    ) -> AsyncIterator[bytes]:
         try:
             yield first
             while (chunk := await self._next_chunk(chunks, future, stop)) is not _END:
@@ -170,8 +175,9 @@ class SpeechRunner:
                 job.cleanup()
             self.service.metrics.rejected.labels("queue_full").inc()
             retry = self.service.queue.retry_after_s()
-            raise HTTPException(429, f"the synthesis queue is full ({exc}): retry in {retry} s",
-                                {"Retry-After": str(retry)}) from None
+            raise HTTPException(
+                429, f"the synthesis queue is full ({exc}): retry in {retry} s", {"Retry-After": str(retry)}
+            ) from None
 
     def _submit(self, work: Callable[[], T], job: SpeechJob) -> Future[T]:
         try:
@@ -182,8 +188,9 @@ class SpeechRunner:
                 job.cleanup()
             if isinstance(exc, QueueFull):
                 self.service.metrics.rejected.labels("queue_full").inc()
-                raise HTTPException(429, f"{exc}: the server is at capacity",
-                                    {"Retry-After": str(exc.retry_after_s)}) from None
+                raise HTTPException(
+                    429, f"{exc}: the server is at capacity", {"Retry-After": str(exc.retry_after_s)}
+                ) from None
             raise
         if job.cleanup:
             cleanup = job.cleanup
@@ -209,16 +216,22 @@ class SpeechRunner:
         if isinstance(exc, TimeoutError):
             future.cancel()  # only helps while it is still queued; a running synthesis finishes
             metrics.synthesis_failures.labels("timeout").inc()
-            return HTTPException(504, f"synthesis took longer than {self.timeout_s:g} s: send shorter "
-                                      "text, or raise GLMTTS_REQUEST_TIMEOUT_S")
+            return HTTPException(
+                504,
+                f"synthesis took longer than {self.timeout_s:g} s: send shorter "
+                "text, or raise GLMTTS_REQUEST_TIMEOUT_S",
+            )
         if isinstance(exc, OutOfMemory):
             metrics.synthesis_failures.labels("out_of_memory").inc()
             metrics.oom.inc()
             freed = self.service.backend.empty_cache()
             metrics.freed_bytes.inc(freed)
             log.warning("out of accelerator memory (%s); emptied the cache, %d bytes freed", exc, freed)
-            return HTTPException(503, "the GPU ran out of memory for this request: retry shortly, or send "
-                                      "shorter text", {"Retry-After": "2"})
+            return HTTPException(
+                503,
+                "the GPU ran out of memory for this request: retry shortly, or send shorter text",
+                {"Retry-After": "2"},
+            )
         if isinstance(exc, InstanceLost):
             metrics.synthesis_failures.labels("instance_lost").inc()
             log.error("%s", exc)

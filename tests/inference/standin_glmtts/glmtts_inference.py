@@ -75,13 +75,14 @@ class SpeechTokenizer:
             audio, rate = sf.read(utt, dtype="float32", always_2d=True)
             hop = rate // TOKEN_RATE
             frames = audio[: len(audio) // hop * hop, 0].reshape(-1, hop)
-            out.append([int(min(np.sqrt(np.mean(f ** 2)) * 4000, 32767)) for f in frames])
+            out.append([int(min(np.sqrt(np.mean(f**2)) * 4000, 32767)) for f in frames])
         return out
 
 
 class TTSFrontEnd:
-    def __init__(self, tokenize_fn, speech_tokenizer, feat_extractor, campplus_model, spk2info="",
-                 device=None):
+    def __init__(
+        self, tokenize_fn, speech_tokenizer, feat_extractor, campplus_model, spk2info="", device=None
+    ):
         _require(campplus_model)
         self.tokenize_fn = tokenize_fn
         self.speech_tokenizer = speech_tokenizer
@@ -106,8 +107,19 @@ class TTSFrontEnd:
 class GLMTTS:
     """The LLM: text tokens → speech tokens (3 per text token, plus seeded jitter)."""
 
-    def inference(self, text, text_len, prompt_text, prompt_text_len, prompt_speech_token,
-                  prompt_speech_token_len, beam_size=1, sampling=25, sample_method="ras", spk=None):
+    def inference(
+        self,
+        text,
+        text_len,
+        prompt_text,
+        prompt_text_len,
+        prompt_speech_token,
+        prompt_speech_token_len,
+        beam_size=1,
+        sampling=25,
+        sample_method="ras",
+        spk=None,
+    ):
         assert text.shape[0] == 1 and int(text_len[0]) == text.shape[1]
         assert int(prompt_speech_token_len[0]) == prompt_speech_token.shape[1] > 0
         base = text[0].long().repeat_interleave(3)
@@ -119,8 +131,9 @@ class Token2Wav:
     def __init__(self, flow, sample_rate=24000, device="cpu"):
         self.sample_rate = sample_rate
 
-    def token2wav_with_cache(self, token_bt, n_timesteps=10, prompt_token=None, prompt_feat=None,
-                             embedding=None):
+    def token2wav_with_cache(
+        self, token_bt, n_timesteps=10, prompt_token=None, prompt_feat=None, embedding=None
+    ):
         assert prompt_token is not None and prompt_token.dtype == torch.int32 and prompt_token.dim() == 2
         assert embedding is not None and embedding.shape == (1, 192)
         hop = self.sample_rate // TOKEN_RATE
@@ -130,29 +143,51 @@ class Token2Wav:
         return wav.unsqueeze(0), torch.zeros(1, 80, len(token_bt))
 
 
-def local_llm_forward(llm, prompt_text_token, tts_text_token, prompt_speech_token, beam_size=1, sampling=25,
-                      sample_method="ras"):
+def local_llm_forward(
+    llm, prompt_text_token, tts_text_token, prompt_speech_token, beam_size=1, sampling=25, sample_method="ras"
+):
     def length(x):
         return torch.tensor([x.shape[1]], dtype=torch.int32)
 
-    tokens = llm.inference(text=tts_text_token, text_len=length(tts_text_token),
-                           prompt_text=prompt_text_token, prompt_text_len=length(prompt_text_token),
-                           prompt_speech_token=prompt_speech_token,
-                           prompt_speech_token_len=length(prompt_speech_token), beam_size=beam_size,
-                           sampling=sampling, sample_method=sample_method, spk=None)
+    tokens = llm.inference(
+        text=tts_text_token,
+        text_len=length(tts_text_token),
+        prompt_text=prompt_text_token,
+        prompt_text_len=length(prompt_text_token),
+        prompt_speech_token=prompt_speech_token,
+        prompt_speech_token_len=length(prompt_speech_token),
+        beam_size=beam_size,
+        sampling=sampling,
+        sample_method=sample_method,
+        spk=None,
+    )
     return tokens[0].tolist()
 
 
 def local_flow_forward(flow, token_list, prompt_speech_tokens, speech_feat, embedding):
-    wav, mel = flow.token2wav_with_cache(token_list, prompt_token=prompt_speech_tokens,
-                                         prompt_feat=speech_feat, embedding=embedding)
+    wav, mel = flow.token2wav_with_cache(
+        token_list, prompt_token=prompt_speech_tokens, prompt_feat=speech_feat, embedding=embedding
+    )
     return wav.detach().cpu(), mel
 
 
-def generate_long(frontend, text_frontend, llm, flow, text_info, cache, device, embedding, seed=0,
-                  sample_method="ras", flow_prompt_token=None, speech_feat=None,
-                  local_llm_forward=local_llm_forward, local_flow_forward=local_flow_forward,
-                  use_phoneme=False):
+def generate_long(
+    frontend,
+    text_frontend,
+    llm,
+    flow,
+    text_info,
+    cache,
+    device,
+    embedding,
+    seed=0,
+    sample_method="ras",
+    flow_prompt_token=None,
+    speech_feat=None,
+    local_llm_forward=local_llm_forward,
+    local_flow_forward=local_flow_forward,
+    use_phoneme=False,
+):
     outputs, tokens = [], []
     uttid, syn_text = text_info
     tn = {"uttid": uttid, "syn_text": syn_text, "syn_text_tn": [], "syn_text_phoneme": []}
@@ -167,11 +202,21 @@ def generate_long(frontend, text_frontend, llm, flow, text_info, cache, device, 
         prompt_text_token = torch.cat([t.reshape(1, -1) for t in cache["cache_text_token"]], dim=1)
         history = [tok for chunk in cache["cache_speech_token"] for tok in chunk]
         prompt_speech = torch.tensor([history], dtype=torch.int32)
-        res = local_llm_forward(llm=llm, prompt_text_token=prompt_text_token, tts_text_token=text_token,
-                                prompt_speech_token=prompt_speech, sample_method=sample_method)
+        res = local_llm_forward(
+            llm=llm,
+            prompt_text_token=prompt_text_token,
+            tts_text_token=text_token,
+            prompt_speech_token=prompt_speech,
+            sample_method=sample_method,
+        )
         tokens.extend(res)
-        wav, _ = local_flow_forward(flow=flow, token_list=res, prompt_speech_tokens=flow_prompt_token,
-                                    speech_feat=speech_feat, embedding=embedding)
+        wav, _ = local_flow_forward(
+            flow=flow,
+            token_list=res,
+            prompt_speech_tokens=flow_prompt_token,
+            speech_feat=speech_feat,
+            embedding=embedding,
+        )
         cache["cache_text"].append(piece)
         cache["cache_text_token"].append(text_token)
         cache["cache_speech_token"].append(res)
@@ -187,8 +232,13 @@ def load_models(use_phoneme=False, sample_rate=24000):
     _require("ckpt/flow/config.yaml")
     _require("ckpt/hift/hift.pt" if sample_rate == 24000 else "ckpt/vocos2d/generator_jit.ckpt")
     speech_tokenizer = SpeechTokenizer()
-    frontend = TTSFrontEnd(lambda text: [ord(c) % 4096 for c in text], speech_tokenizer,
-                           lambda wav: wav.reshape(1, -1, 1), "frontend/campplus.onnx",
-                           "frontend/spk2info.pt", DEVICE)
+    frontend = TTSFrontEnd(
+        lambda text: [ord(c) % 4096 for c in text],
+        speech_tokenizer,
+        lambda wav: wav.reshape(1, -1, 1),
+        "frontend/campplus.onnx",
+        "frontend/spk2info.pt",
+        DEVICE,
+    )
     token2wav = Token2Wav(None, sample_rate, DEVICE)
     return frontend, TextFrontEnd(use_phoneme), speech_tokenizer, GLMTTS(), token2wav

@@ -14,8 +14,12 @@ from glm_tts_server.server.models import EmptyCacheResult
 router = APIRouter(tags=["admin"], dependencies=[Depends(require_admin)])
 
 
-@router.post(EMPTY_CACHE_PATH, response_model=EmptyCacheResult, responses=detail_responses(401, 403),
-             summary="Release cached GPU memory")
+@router.post(
+    EMPTY_CACHE_PATH,
+    response_model=EmptyCacheResult,
+    responses=detail_responses(401, 403),
+    summary="Release cached GPU memory",
+)
 async def empty_cache(request: Request) -> EmptyCacheResult:
     service = request.app.state.service
     backend = service.backend

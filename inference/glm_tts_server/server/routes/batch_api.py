@@ -37,8 +37,11 @@ JSONL_BODY = {
 async def submit_batch(request: Request) -> JSONResponse:
     media_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
     if media_type not in JSONL_MEDIA_TYPES:
-        raise HTTPException(415, f"send the batch as JSONL with Content-Type: {JSONL_MEDIA_TYPES[0]} "
-                                 f"(got {media_type[:60] or 'none'})")
+        raise HTTPException(
+            415,
+            f"send the batch as JSONL with Content-Type: {JSONL_MEDIA_TYPES[0]} "
+            f"(got {media_type[:60] or 'none'})",
+        )
     request.app.state.speech.check_ready()
     raw = await request.body()
     try:

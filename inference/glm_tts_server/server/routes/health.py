@@ -19,11 +19,15 @@ def healthz(request: Request) -> JSONResponse:
     failures = lifecycle.consecutive_failures
     if lifecycle.live and lifecycle.phase is not Phase.FAILED:
         return JSONResponse({"status": "ok", "consecutive_failures": failures})
-    detail = (lifecycle.detail if lifecycle.phase is Phase.FAILED else
-              f"{failures} consecutive synthesis failures (threshold {lifecycle.failure_threshold}): "
-              "the backend looks wedged, restart the pod")
-    return JSONResponse({"status": "failing", "detail": detail, "consecutive_failures": failures},
-                        status_code=503)
+    detail = (
+        lifecycle.detail
+        if lifecycle.phase is Phase.FAILED
+        else f"{failures} consecutive synthesis failures (threshold {lifecycle.failure_threshold}): "
+        "the backend looks wedged, restart the pod"
+    )
+    return JSONResponse(
+        {"status": "failing", "detail": detail, "consecutive_failures": failures}, status_code=503
+    )
 
 
 @router.get(READYZ_PATH, response_model=Probe, responses={503: {"model": Probe}}, summary="Readiness")
@@ -34,8 +38,12 @@ def readyz(request: Request) -> JSONResponse:
     return JSONResponse({"status": lifecycle.phase.value, "detail": lifecycle.detail}, status_code=503)
 
 
-@router.get(METRICS_PATH, response_class=Response, summary="Prometheus metrics",
-            responses={200: {"content": {CONTENT_TYPE_LATEST.split(";")[0]: {}}}})
+@router.get(
+    METRICS_PATH,
+    response_class=Response,
+    summary="Prometheus metrics",
+    responses={200: {"content": {CONTENT_TYPE_LATEST.split(";")[0]: {}}}},
+)
 def metrics(request: Request) -> Response:
     registry = request.app.state.service.metrics.registry
     return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)

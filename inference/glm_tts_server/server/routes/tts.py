@@ -190,15 +190,25 @@ async def _speak(request: Request, job: SpeechJob, stream: bool) -> Response:
     send_timeout_s = runner.timeout_s  # a client that reads nothing for this long loses its reply
     if stream:
         body, release = await runner.stream(job)
-        return DeliveredResponse(body, on_done=release, send_timeout_s=send_timeout_s,
-                                 media_type=MEDIA_TYPES[job.fmt], headers={"X-Sample-Rate": rate})
+        return DeliveredResponse(
+            body,
+            on_done=release,
+            send_timeout_s=send_timeout_s,
+            media_type=MEDIA_TYPES[job.fmt],
+            headers={"X-Sample-Rate": rate},
+        )
     result = await runner.synthesize(job)
-    return DeliveredResponse(result.body, on_done=result.release, send_timeout_s=send_timeout_s,
-                             media_type=MEDIA_TYPES[job.fmt], headers={
-        "X-Audio-Duration-Seconds": f"{result.duration_s:.3f}",
-        "X-Synthesis-Seconds": f"{result.synthesis_s:.3f}",
-        "X-Sample-Rate": str(result.sample_rate),
-    })
+    return DeliveredResponse(
+        result.body,
+        on_done=result.release,
+        send_timeout_s=send_timeout_s,
+        media_type=MEDIA_TYPES[job.fmt],
+        headers={
+            "X-Audio-Duration-Seconds": f"{result.duration_s:.3f}",
+            "X-Synthesis-Seconds": f"{result.synthesis_s:.3f}",
+            "X-Sample-Rate": str(result.sample_rate),
+        },
+    )
 
 
 @_audio_post(TTS_PATH, "Synthesise text (native API)")
@@ -255,5 +265,10 @@ async def speech(body: SpeechRequest, request: Request) -> Response:
             media_type="text/event-stream",
             headers={**headers, "Cache-Control": "no-cache"},
         )
-    return DeliveredResponse(audio, on_done=release, send_timeout_s=runner.timeout_s,
-                             media_type=MEDIA_TYPES[job.fmt], headers=headers)
+    return DeliveredResponse(
+        audio,
+        on_done=release,
+        send_timeout_s=runner.timeout_s,
+        media_type=MEDIA_TYPES[job.fmt],
+        headers=headers,
+    )

@@ -16,8 +16,11 @@ from fastapi.responses import HTMLResponse, Response
 router = APIRouter(include_in_schema=False)
 
 # The files the page is made of, with their media types: nothing else under static/ is served.
-ASSETS = {"app.js": "text/javascript; charset=utf-8", "style.css": "text/css; charset=utf-8",
-          "favicon.svg": "image/svg+xml"}
+ASSETS = {
+    "app.js": "text/javascript; charset=utf-8",
+    "style.css": "text/css; charset=utf-8",
+    "favicon.svg": "image/svg+xml",
+}
 
 SECURITY_HEADERS = {
     "Content-Security-Policy": (
