@@ -236,7 +236,14 @@ env:
 
 {{/* Secrets and extra variables of the server container. */}}
 {{- define "glm-tts.serverEnv" -}}
-{{- with .Values.auth.existingSecret -}}
+# One audit file per pod: on a shared data claim two pods never append to the same file.
+- name: POD_NAME
+  valueFrom:
+    fieldRef:
+      fieldPath: metadata.name
+- name: GLMTTS_AUDIT_LOG
+  value: /data/audit/$(POD_NAME).jsonl
+{{- with .Values.auth.existingSecret }}
 {{ include "glm-tts.apiKeyEnv" $ }}
 - name: GLMTTS_ADMIN_TOKEN
   valueFrom:
