@@ -27,7 +27,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
-from bench_service import MEDIUM_TEXT, PacedEspeak, free_port
+from bench_service import MEDIUM_TEXT, PacedEspeak, launch_server, wait_ready
 from glm_tts_server.backends.base import Segment, SynthesisOptions
 from glm_tts_server.backends.espeak import EspeakBackend
 from glm_tts_server.config import Settings
@@ -51,33 +51,7 @@ class ModelPacedEspeak(PacedEspeak):
 
 
 def start_server(data_dir: Path, instances: int) -> tuple[subprocess.Popen, str]:
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GLMTTS_")}
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(HERE), env.get("PYTHONPATH")]))
-    env.update(
-        GLMTTS_BACKEND=PACED,
-        GLMTTS_HOST="127.0.0.1",
-        GLMTTS_PORT=str(port),
-        GLMTTS_WORKERS="1",
-        GLMTTS_INSTANCES=str(instances),
-        GLMTTS_QUEUE_SIZE="64",
-        GLMTTS_DATA_DIR=str(data_dir),
-        GLMTTS_LOG_LEVEL="warning",
-    )
-    proc = subprocess.Popen([sys.executable, "-m", "glm_tts_server.cli", "serve"], env=env)
-    return proc, f"http://127.0.0.1:{port}"
-
-
-def wait_ready(url: str, timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.2)
-    raise RuntimeError(f"{url} did not become ready")
+    return launch_server(data_dir, PACED, workers="1", instances=str(instances))
 
 
 def throughput(url: str) -> float:
@@ -151,7 +125,7 @@ def main() -> int:
         servers = {n: start_server(Path(tmp) / f"data{n}", n) for n in (1, 2)}
         try:
             for _proc, url in servers.values():
-                wait_ready(url)
+                wait_ready(url, timeout=120)  # each instance spawns and loads its backend
             tputs: dict[int, list[float]] = {1: [], 2: []}
             for _proc, url in servers.values():
                 throughput(url)  # warm

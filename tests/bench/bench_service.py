@@ -55,7 +55,8 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def start_server(data_dir: Path, backend: str) -> tuple[subprocess.Popen, str]:
+def launch_server(data_dir: Path, backend: str, **settings: str) -> tuple[subprocess.Popen, str]:
+    """`glm-tts-server serve` on a free loopback port, not yet ready; `settings` are GLMTTS_* overrides."""
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("GLMTTS_")}
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(HERE), env.get("PYTHONPATH")]))
@@ -68,18 +69,31 @@ def start_server(data_dir: Path, backend: str) -> tuple[subprocess.Popen, str]:
         GLMTTS_DATA_DIR=str(data_dir),
         GLMTTS_LOG_LEVEL="warning",
     )
+    env.update({f"GLMTTS_{key.upper()}": value for key, value in settings.items()})
     proc = subprocess.Popen([sys.executable, "-m", "glm_tts_server.cli", "serve"], env=env)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
+    return proc, f"http://127.0.0.1:{port}"
+
+
+def wait_ready(url: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
             if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
-                return proc, url
+                return
         except httpx.TransportError:
             pass
         time.sleep(0.1)
-    proc.kill()
-    raise RuntimeError("the server did not become ready")
+    raise RuntimeError(f"{url} did not become ready")
+
+
+def start_server(data_dir: Path, backend: str) -> tuple[subprocess.Popen, str]:
+    proc, url = launch_server(data_dir, backend)
+    try:
+        wait_ready(url)
+    except RuntimeError:
+        proc.kill()
+        raise
+    return proc, url
 
 
 def p50(samples: list[float]) -> float:
