@@ -4,6 +4,7 @@
 #   make test   lint + every test suite (what .ci/run calls)
 #   make bench  benchmarks, printed as ratios measured in one run (BENCH=bench_x to pick one)
 #   make docs   regenerate the charts' README parameter tables
+#   make mutation  mutation score per core-logic module (mutmut; slow, not part of make test; MODULES=text to pick)
 SHELL := /bin/bash
 .SHELLFLAGS := -euo pipefail -c
 .DEFAULT_GOAL := help
@@ -18,7 +19,7 @@ NODE_STAMP := $(NODE_TOOLS)/.installed
 export PATH := $(CURDIR)/$(VENV)/bin:$(CURDIR)/$(TOOLS)/bin:$(CURDIR)/$(NODE_TOOLS)/node_modules/.bin:$(PATH)
 PYTEST_WORKERS ?= 2
 
-.PHONY: help venv tools go-tools sysdeps demo serve test lint pytest bench docs clean
+.PHONY: help venv tools go-tools sysdeps demo serve test lint pytest bench docs mutation clean
 
 help:
 	@grep -E '^#   make' Makefile | sed 's/^#   //'
@@ -98,9 +99,13 @@ test: lint pytest
 bench: tools
 	$(PY) tests/bench/run.py $(BENCH)
 
+# Mutants of each core-logic module (tools/mutation.toml) run against that module's own tests only.
+mutation: $(VENV_STAMP)
+	$(PY) scripts/mutation.py $(MODULES)
+
 docs: tools
 	$(PY) scripts/gen_values_schema.py
 	$(PY) scripts/gen_chart_docs.py
 
 clean:
-	rm -rf $(VENV) $(DEMO_VENV) $(TOOLS) demo-out bench-out
+	rm -rf $(VENV) $(DEMO_VENV) $(TOOLS) demo-out bench-out .mutation
