@@ -5,13 +5,14 @@ from __future__ import annotations
 import asyncio
 import base64
 import concurrent.futures
+import hashlib
 import json
 import time
 
 import httpx
 import pytest
 from conftest import CONSENT, error_message, tone_wav
-from glm_tts_server.constants import SPEECH_PATH, TTS_PATH, VOICES_PATH
+from glm_tts_server.constants import BATCH_PATH, SPEECH_PATH, TTS_PATH, VOICES_PATH
 from glm_tts_server.server import create_app
 from harness.tts_backends import ToneBackend
 
@@ -167,3 +168,63 @@ def test_the_audit_log_rotates_and_stays_bounded(start_server):
     files = sorted(p.name for p in path.parent.iterdir())
     assert files == ["voice-audit.jsonl", "voice-audit.jsonl.1", "voice-audit.jsonl.2"]
     assert all(p.stat().st_size <= 600 for p in path.parent.iterdir())
+
+
+def _batch_with_a_cloned_line(server) -> bytes:
+    prompts = server.settings.data_dir / "prompts"
+    prompts.mkdir(parents=True, exist_ok=True)
+    (prompts / "ref.wav").write_bytes(tone_wav())
+    rows = [
+        {"uttid": "plain", "syn_text": "Not cloned."},
+        {
+            "uttid": "cloned",
+            "syn_text": "Cloned from a file.",
+            "prompt_text": "Hi.",
+            "prompt_speech": "prompts/ref.wav",
+        },
+    ]
+    return "\n".join(json.dumps(r) for r in rows).encode()
+
+
+def test_each_cloned_batch_line_is_audited_before_it_runs(start_server):
+    server = start_server(backend=ToneBackend())
+    body = _batch_with_a_cloned_line(server)
+    with server.client() as client:
+        accepted = client.post(
+            BATCH_PATH,
+            content=body,
+            headers={"content-type": "application/x-ndjson", "X-Forwarded-Email": "ops@example.com"},
+        )
+    assert accepted.status_code == 202, accepted.text
+    (entry,) = _audit(server)  # the plain line clones nothing, so it is not in the log
+    assert entry["event"] == "synthesis" and entry["voice"] == "prompt_speech:prompts/ref.wav"
+    assert entry["caller"] == "ops@example.com" and entry["caller_source"] == "proxy"
+    assert entry["endpoint"] == BATCH_PATH and entry["format"] == "wav"
+    assert (entry["batch_id"], entry["uttid"], entry["line"]) == (accepted.json()["id"], "cloned", 2)
+    assert entry["characters"] == len("Cloned from a file.")
+    assert entry["request_id"] == accepted.headers["x-request-id"]
+    assert entry["prompt_audio_sha256"] == hashlib.sha256(tone_wav()).hexdigest()[:16]
+
+
+def test_a_batch_with_a_cloned_line_is_refused_whole_when_the_audit_log_cannot_be_written(
+    start_server, tmp_path
+):
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("a file where the log's folder should be")
+    server = start_server(backend=ToneBackend(), audit_log=str(blocker / "audit.jsonl"))
+    with server.client() as client:
+        refused = client.post(
+            BATCH_PATH,
+            content=_batch_with_a_cloned_line(server),
+            headers={"content-type": "application/x-ndjson"},
+        )
+        plain = client.post(
+            BATCH_PATH,
+            content=json.dumps({"uttid": "p", "syn_text": "Plain."}).encode(),
+            headers={"content-type": "application/x-ndjson"},
+        )
+    assert refused.status_code == 503 and "audit log" in error_message(refused)
+    assert refused.json()["error"]["code"] == "audit_unavailable"
+    assert plain.status_code == 202  # a batch that clones nothing does not need the log
+    batches = server.settings.data_dir / "batches"
+    assert [p.name for p in batches.iterdir()] == [plain.json()["id"]]  # nothing left of the refused one

@@ -22,6 +22,7 @@ import shutil
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from concurrent.futures import CancelledError
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -110,7 +111,9 @@ class BatchJobs:
         self._stopping = threading.Event()
         self.purge_expired()
 
-    def submit(self, text: str) -> BatchJob:
+    def submit(self, text: str, account: Callable[[str, list[BatchItem]], None] | None = None) -> BatchJob:
+        """Accept a batch; `account(job_id, items)` runs before any line does (the audit of cloned
+        voices) and, when it raises, the batch is refused with nothing left behind."""
         items, errors = parse_jsonl(text, self.service.settings.data_dir)
         if not items:
             if not errors:
@@ -141,6 +144,14 @@ class BatchJobs:
                 raise BatchesBusy(len(self._jobs), self._retry_after_s())
             self._jobs[job_id] = job
             self._threads[job_id] = thread
+        if account is not None:
+            try:
+                account(job_id, items)
+            except BaseException:
+                with self._lock:
+                    self._jobs.pop(job_id, None)
+                    self._threads.pop(job_id, None)
+                raise
         job.out_dir.mkdir(parents=True, exist_ok=True)
         self._save(job)  # a job that is accepted always has a status on disk
         thread.start()

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import FileResponse, JSONResponse
 
+from glm_tts_server.batch.jsonl import BatchItem
 from glm_tts_server.constants import BATCH_PATH
 from glm_tts_server.server.batch_jobs import BatchesBusy, InvalidBatch
 from glm_tts_server.server.errors import error_responses
 from glm_tts_server.server.models import BatchStatus
+from glm_tts_server.server.voice_audit import record_cloned_synthesis
 
 router = APIRouter(tags=["batch"])
 
@@ -49,9 +52,26 @@ async def submit_batch(request: Request) -> JSONResponse:
     except UnicodeDecodeError:
         raise HTTPException(422, "the batch is not UTF-8 text: send JSONL encoded as UTF-8") from None
     manager = request.app.state.batches
+
+    def account(job_id: str, items: list[BatchItem]) -> None:
+        """Each line that clones a voice from a prompt_speech file is in the audit log before it runs."""
+        for item in items:
+            if item.prompt_speech is None:
+                continue
+            record_cloned_synthesis(
+                request,
+                f"prompt_speech:{item.prompt_speech_rel}",
+                len(item.syn_text),
+                "wav",
+                prompt_audio_sha256=hashlib.sha256(item.prompt_speech.read_bytes()).hexdigest()[:16],
+                batch_id=job_id,
+                uttid=item.uttid,
+                line=item.line,
+            )
+
     try:
-        # Off the event loop: parsing reads and vets every prompt_speech file.
-        job = await asyncio.to_thread(manager.submit, text)
+        # Off the event loop: parsing reads and vets every prompt_speech file, and the audit hashes them.
+        job = await asyncio.to_thread(manager.submit, text, account)
     except InvalidBatch as exc:
         raise HTTPException(422, str(exc)) from None
     except BatchesBusy as exc:

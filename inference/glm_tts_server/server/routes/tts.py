@@ -17,7 +17,6 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
 from glm_tts_server.audio import InvalidAudio, check_reference, encode, read_reference
-from glm_tts_server.audit import AuditUnavailable
 from glm_tts_server.backends.base import SynthesisOptions, Voice
 from glm_tts_server.constants import SPEECH_PATH, TTS_PATH
 from glm_tts_server.encoding import MEDIA_TYPES, encoded_rate
@@ -25,9 +24,9 @@ from glm_tts_server.server.content import require_json
 from glm_tts_server.server.errors import APIError, error_responses
 from glm_tts_server.server.models import SpeechRequest, TTSRequest
 from glm_tts_server.server.replies import DeliveredResponse
-from glm_tts_server.server.request_context import caller, request_id
 from glm_tts_server.server.service import Service
 from glm_tts_server.server.speech import SpeechJob, SpeechRunner
+from glm_tts_server.server.voice_audit import record_cloned_synthesis
 from glm_tts_server.synthesis import InvalidText
 from glm_tts_server.voices import UnknownVoice
 
@@ -158,30 +157,8 @@ def _audit(
     prompt_sha256: str | None = None,
 ) -> None:
     """Account for a synthesis with a cloned voice before it runs; refuse it when that is impossible."""
-    if voice is None:
-        return
-    who = caller(request)
-    fields = {
-        "caller": who.id,
-        "caller_source": who.source,
-        "voice": voice.name,
-        "characters": len(text),
-        "request_id": request_id(request),
-        "endpoint": request.url.path,
-        "format": fmt,
-    }
-    if prompt_sha256:
-        fields["prompt_audio_sha256"] = prompt_sha256
-    try:
-        _service(request).audit.record("synthesis", **fields)
-    except AuditUnavailable as exc:
-        raise APIError(
-            503,
-            f"{exc}: cloned voices are refused until the audit log can be written "
-            "(check audit_log / GLMTTS_AUDIT_LOG and its volume)",
-            code="audit_unavailable",
-            headers={"Retry-After": "30"},
-        ) from None
+    if voice is not None:
+        record_cloned_synthesis(request, voice.name, len(text), fmt, prompt_audio_sha256=prompt_sha256)
 
 
 async def _speak(request: Request, job: SpeechJob, stream: bool) -> Response:
