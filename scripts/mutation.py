@@ -138,6 +138,10 @@ def run_mutmut(module: Module, workers: int) -> Path:
             check=False,
         )
     if proc.returncode != 0:
+        if "could not find any test case for any mutant" in log.read_text(errors="replace"):
+            raise SystemExit(
+                f"{module.name}: none of {[str(t) for t in module.tests]} runs this module's code"
+            )
         tail = log.read_text(errors="replace")[-3000:]
         raise SystemExit(f"{module.name}: mutmut failed (exit {proc.returncode}); end of {log}:\n{tail}")
     return log
