@@ -118,8 +118,11 @@ def split_by_script(text: str, default: str = "en") -> list[tuple[str, str]]:
 def language_runs(text: str) -> list[tuple[str, str]]:
     """Tags first, then script; returns [(text, language)] over the whole input, in order."""
     tagged = parse_tags(text)
-    han = sum(map(is_han, text))
-    latin = sum(map(is_latin, text))
+    # Neutral-only runs (a number after a tagged run) take the dominant script of the words; the
+    # letters of the tags themselves (<zh>, </zh>) are markup and must not count as English.
+    words = "".join(run.text for run in tagged)
+    han = sum(map(is_han, words))
+    latin = sum(map(is_latin, words))
     default = "zh" if han >= latin and han else "en"
     runs: list[tuple[str, str]] = []
     for run in tagged:
