@@ -138,8 +138,8 @@ def _cut_long(text: str, max_chars: int) -> list[str]:
     if len(text) <= max_chars:
         return [text]
     for pattern in (_SOFT_BREAK, re.compile(r"\s")):
-        cuts = [m.end() for m in pattern.finditer(text) if 0 < m.end() < len(text)]
-        best = max((c for c in cuts if c <= max_chars), default=0)
+        # A break is one character, so no cut is at 0, and one within the limit is short of the end.
+        best = max((m.end() for m in pattern.finditer(text) if m.end() <= max_chars), default=0)
         if best:
             return [text[:best], *_cut_long(text[best:], max_chars)]
     return [text[:max_chars], *_cut_long(text[max_chars:], max_chars)]

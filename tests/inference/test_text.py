@@ -73,6 +73,8 @@ def _flat(groups):
         (0x00C0, "en"),  # À
         (0x00E9, "en"),  # é
         (0x024F, "en"),  # ɏ, the last Latin Extended-B letter
+        (0x00AA, None),  # ª: alphabetic, but below the Latin-1 letters
+        (0x00B5, None),  # µ
         (0x00BF, None),  # ¿
         (0x00D7, None),  # ×, inside the Latin-1 range but not a letter
         (0x0250, None),  # ɐ, IPA
@@ -292,7 +294,7 @@ def test_sentences_end_at_punctuation_and_newlines(text, pieces):
         ("ab，cd，efghij", 7, ["ab，cd，", "efghij"]),  # the last comma within the limit
         ("ab cd，efgh", 6, ["ab cd，", "efgh"]),  # a comma exactly at the limit
         ("a b，cdefg", 6, ["a b，", "cdefg"]),  # a comma wins over a later space
-        ("one two three", 8, ["one two ", "three"]),  # no comma: the last space within the limit
+        ("one two three", 9, ["one two ", "three"]),  # no comma: the last space within the limit
         ("abcdefghij", 4, ["abcd", "efgh", "ij"]),  # neither: hard cuts
         ("abcdef，gh", 4, ["abcd", "ef，", "gh"]),  # the comma is past the limit: hard cut first
         ("，abcdefg", 4, ["，", "abcd", "efg"]),  # a leading comma is a cut of its own
