@@ -118,8 +118,11 @@ def split_by_script(text: str, default: str = "en") -> list[tuple[str, str]]:
 def language_runs(text: str) -> list[tuple[str, str]]:
     """Tags first, then script; returns [(text, language)] over the whole input, in order."""
     tagged = parse_tags(text)
-    han = sum(map(is_han, text))
-    latin = sum(map(is_latin, text))
+    # Neutral-only runs (a number after a tagged run) take the dominant script of the words; the
+    # letters of the tags themselves (<zh>, </zh>) are markup and must not count as English.
+    words = "".join(run.text for run in tagged)
+    han = sum(map(is_han, words))
+    latin = sum(map(is_latin, words))
     default = "zh" if han >= latin and han else "en"
     runs: list[tuple[str, str]] = []
     for run in tagged:
@@ -135,8 +138,8 @@ def _cut_long(text: str, max_chars: int) -> list[str]:
     if len(text) <= max_chars:
         return [text]
     for pattern in (_SOFT_BREAK, re.compile(r"\s")):
-        cuts = [m.end() for m in pattern.finditer(text) if 0 < m.end() < len(text)]
-        best = max((c for c in cuts if c <= max_chars), default=0)
+        # A break is one character, so no cut is at 0, and one within the limit is short of the end.
+        best = max((m.end() for m in pattern.finditer(text) if m.end() <= max_chars), default=0)
         if best:
             return [text[:best], *_cut_long(text[best:], max_chars)]
     return [text[:max_chars], *_cut_long(text[max_chars:], max_chars)]
