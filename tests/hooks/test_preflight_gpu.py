@@ -237,6 +237,14 @@ def test_gpu_product(labels: dict[str, str], resource: str, product: str | None)
         pytest.param({"feature.node.kubernetes.io/pci-10de.present": "true"}, True, id="nfd-pci-vendor"),
         pytest.param({"feature.node.kubernetes.io/pci-1002.present": "true"}, False, id="nfd-other-vendor"),
         pytest.param({"nvidia.com/gpu.present": ""}, False, id="empty-value"),
+        # The GPU Operator relabels a node whose GPUs are gone nvidia.com/gpu.present=false.
+        pytest.param({"nvidia.com/gpu.present": "false"}, False, id="gpu-operator-says-gone"),
+        pytest.param({"feature.node.kubernetes.io/pci-10de.present": "false"}, False, id="nfd-false"),
+        pytest.param(
+            {"nvidia.com/gpu.present": "false", "feature.node.kubernetes.io/pci-10de.present": "true"},
+            True,
+            id="any-label-saying-present",
+        ),
         pytest.param({}, False, id="no-labels"),
     ],
 )
@@ -342,6 +350,14 @@ def test_renamed_resource_suggests_the_commonest_offered_one() -> None:
             "none of the 2 usable nodes advertises nvidia.com/gpu: no device plugin evidence "
             "(allocatable is 0 or absent)",
             id="autoscaler-cannot-fix-a-gpu-node-without-plugin",
+        ),
+        pytest.param(
+            True,
+            {"nvidia.com/gpu.present": "false"},
+            Status.WARN,
+            "none of the 2 usable nodes has a GPU: the node autoscaler must add a GPU node advertising "
+            "nvidia.com/gpu",
+            id="autoscaler-node-whose-gpus-are-gone",
         ),
         pytest.param(
             False,
