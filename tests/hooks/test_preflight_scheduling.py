@@ -118,14 +118,16 @@ def test_toleration_matches_taint_like_the_scheduler(
 
 
 def test_untolerated_taints_are_listed_in_node_order_as_kubectl_writes_them() -> None:
+    # Taints that are not reported (soft ones; cordon and NotReady, which have verdicts of their own)
+    # sit before and between those that are: each is skipped, not the end of the list.
     node = tainted(
-        {"key": "dedicated", "value": "ml", "effect": "NoSchedule"},
-        GPU_TAINT,
-        {"key": "spot", "effect": "NoExecute"},
         {"key": "soft", "value": "x", "effect": "PreferNoSchedule"},
+        {"key": "dedicated", "value": "ml", "effect": "NoSchedule"},
         {"key": "node.kubernetes.io/unschedulable", "effect": "NoSchedule"},
+        GPU_TAINT,
         {"key": "node.kubernetes.io/unreachable", "effect": "NoExecute"},
         {"key": "node.kubernetes.io/not-ready", "effect": "NoExecute"},
+        {"key": "spot", "effect": "NoExecute"},
     )
     assert untolerated_taints(node, []) == [
         "dedicated=ml:NoSchedule",
