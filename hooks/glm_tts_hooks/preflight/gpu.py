@@ -73,17 +73,16 @@ def gpu_product(node: dict[str, Any], resource: str) -> str | None:
 
 
 # Labels that say "this node has an NVIDIA GPU" even when no device plugin advertises it yet:
-# GPU Feature Discovery's, and Node Feature Discovery's PCI vendor label (10de = NVIDIA).
-GPU_PRESENCE_LABELS = (
-    "nvidia.com/gpu.present",
-    "nvidia.com/gpu.product",
-    "feature.node.kubernetes.io/pci-10de.present",
-)
+# GPU Feature Discovery's, and Node Feature Discovery's PCI vendor label (10de = NVIDIA). A
+# `.present` label counts only when "true": the GPU Operator sets nvidia.com/gpu.present=false on a
+# node whose GPUs are gone.
+GPU_PRESENT_LABELS = ("nvidia.com/gpu.present", "feature.node.kubernetes.io/pci-10de.present")
+GPU_PRODUCT_LABEL = "nvidia.com/gpu.product"
 
 
 def has_gpu_labels(node: dict[str, Any]) -> bool:
     labels = labels_of(node)
-    return any(labels.get(key) for key in GPU_PRESENCE_LABELS)
+    return bool(labels.get(GPU_PRODUCT_LABEL)) or any(labels.get(key) == "true" for key in GPU_PRESENT_LABELS)
 
 
 def nvidia_resources(node: dict[str, Any]) -> dict[str, int]:
