@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import logging
 import os
 from importlib import resources
@@ -246,6 +247,15 @@ def test_unreadable_file_keeps_last_good_entries(tmp_path, caplog):
     assert g2p.errors == [unreadable]
     assert ("WARNING", f"G2P dictionary {unreadable}") in _logged(caplog)
     assert g2p.reloads == 1
+
+
+def test_read_as_utf8_even_where_the_locale_default_is_not(tmp_path, monkeypatch):
+    # A pod without a UTF-8 locale: Python's default text encoding is then the locale's (here Latin-1).
+    real = io.text_encoding
+    monkeypatch.setattr(io, "text_encoding", lambda encoding, *args: real(encoding or "latin-1"))
+    path = tmp_path / "g2p.jsonl"
+    _write(path, ['{"word": "重庆", "pinyin": "chóng qìng"}'])
+    assert G2PDictionary(path).entries == {"重庆": "<|CH|><|ONG2|><|Q|><|ING4|>"}
 
 
 def test_shipped_sample_dictionary_loads_without_errors():
