@@ -30,12 +30,12 @@ NOT_ONE = "is not one pinyin syllable: write e.g. 'chóng' or 'chong2'"
         pytest.param("zì", "<|Z|><|II4|>", id="zi"),
         pytest.param("cí", "<|C|><|II2|>", id="ci"),
         pytest.param("sī", "<|S|><|II1|>", id="si"),
-        pytest.param("lǜ", "<|L|><|V4|>", id="lü"),
-        pytest.param("lu:4", "<|L|><|V4|>", id="u-colon-is-ü"),
+        pytest.param("lǜ", "<|L|><|V4|>", id="lv"),
+        pytest.param("lu:4", "<|L|><|V4|>", id="u-colon-is-umlaut"),
         pytest.param("NU:3", "<|N|><|V3|>", id="u-colon-upper-case"),
-        pytest.param("lüè", "<|L|><|VE4|>", id="lüe"),
-        pytest.param("jù", "<|J|><|V4|>", id="ju-is-jü"),
-        pytest.param("xuǎn", "<|X|><|VAN3|>", id="xuan-is-xüan"),
+        pytest.param("lüè", "<|L|><|VE4|>", id="lve"),
+        pytest.param("jù", "<|J|><|V4|>", id="ju-is-jv"),
+        pytest.param("xuǎn", "<|X|><|VAN3|>", id="xuan-is-xvan"),
         pytest.param("ma", "<|M|><|A5|>", id="neutral-tone-unmarked"),
         pytest.param("zhe5", "<|ZH|><|E5|>", id="neutral-tone-numbered"),
         pytest.param("wu", "<|U5|>", id="neutral-tone-zero-initial"),
@@ -62,7 +62,7 @@ def test_pinyin_to_upstream_tokens(syllable, tokens):
         pytest.param(
             "hm", "'hm' is not a valid Mandarin syllable (initial 'h', final '')", id="interjection"
         ),
-        pytest.param("ê", "'ê' is not a valid Mandarin syllable (initial '', final 'ê')", id="ê"),
+        pytest.param("ê", "'ê' is not a valid Mandarin syllable (initial '', final 'ê')", id="e-circumflex"),
         pytest.param("zin1", "'zin1' is not a valid Mandarin syllable (initial 'z', final 'iin')", id="zin"),
         pytest.param(
             "shing4", "'shing4' is not a valid Mandarin syllable (initial 'sh', final 'iiing')", id="shing"
@@ -121,9 +121,11 @@ def test_invalid_pinyin_words(pinyin, message):
         ),
         pytest.param("<|L|><|IOU4|><|G|><|UEI3|><|L|><|UEN4|>", "liu4 gui3 lun4", id="after-an-initial"),
         pytest.param("<|IOU3|><|UEI4|><|UEN1|><|I1|><|U3|>", "you3 wei4 wen1 yi1 wu3", id="zero-initial"),
-        pytest.param("<|L|><|V4|><|N|><|V3|><|L|><|VE4|>", "lü4 nü3 lüe4", id="ü-kept-after-l-n"),
-        pytest.param("<|J|><|V4|><|Q|><|VE4|><|X|><|VAN3|>", "ju4 que4 xuan3", id="ü-written-u-after-jqx"),
-        pytest.param("<|V2|><|VE4|><|VAN2|><|VN4|>", "yu2 yue4 yuan2 yun4", id="ü-zero-initial"),
+        pytest.param("<|L|><|V4|><|N|><|V3|><|L|><|VE4|>", "lü4 nü3 lüe4", id="umlaut-kept-after-l-n"),
+        pytest.param(
+            "<|J|><|V4|><|Q|><|VE4|><|X|><|VAN3|>", "ju4 que4 xuan3", id="umlaut-written-u-after-jqx"
+        ),
+        pytest.param("<|V2|><|VE4|><|VAN2|><|VN4|>", "yu2 yue4 yuan2 yun4", id="umlaut-zero-initial"),
         pytest.param("<|M|><|A5|><|ER2|>", "ma5 er2", id="neutral-tone-and-er"),
         pytest.param("<|A|>", "a5", id="toneless-final-is-neutral"),
         pytest.param("<|H|><|UA1|>r", "hua1 r", id="text-right-after"),
