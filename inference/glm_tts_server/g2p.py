@@ -9,7 +9,8 @@ The file is re-read when it changes: every lookup stats the path (following syml
 new inode, size or mtime triggers a reload. A Kubernetes ConfigMap update swaps the `..data`
 symlink, so the path then resolves to a new inode. A bad line is logged and listed in
 `.errors` with its line number; the good lines still load. If the file vanishes, the last
-good entries stay in force.
+good entries stay in force; a file missing from the start is reported the same way and loads
+when it appears.
 """
 
 from __future__ import annotations
@@ -25,6 +26,10 @@ from glm_tts_server.pinyin import InvalidPinyin, pinyin_to_tokens
 from glm_tts_server.text import is_han
 
 log = logging.getLogger(__name__)
+
+# No file has this (device, inode, size, mtime): the first lookup always reads the path, so a file
+# missing from the start is reported like one that vanished later.
+_NEVER_READ = (-1, -1, -1, -1)
 
 
 def parse_line(raw: str) -> tuple[str, str]:
@@ -69,7 +74,7 @@ class G2PDictionary:
     def __init__(self, path: str | os.PathLike[str]):
         self.path = Path(path)
         self._lock = threading.Lock()
-        self._signature: tuple[int, int, int, int] | None = None
+        self._signature: tuple[int, int, int, int] | None = _NEVER_READ
         self._entries: dict[str, str] = {}
         self._pattern: re.Pattern[str] | None = None
         self._errors: list[str] = []

@@ -123,14 +123,13 @@ def syllable_to_tokens(syllable: str) -> str:
     if not _SYLLABLE.fullmatch(text):
         raise InvalidPinyin(f"{syllable!r} is not one pinyin syllable: write e.g. 'chóng' or 'chong2'")
     initial = to_initials(text, strict=True)
-    final = to_finals_tone3(text, strict=True, neutral_tone_with_five=True)
-    tone = final[-1] if final[-1:].isdigit() else "5"
-    bare = final.rstrip("12345")
+    final = to_finals_tone3(text, strict=True)  # no digit for the neutral tone (5)
+    bare, tone = (final[:-1], final[-1]) if final[-1:].isdigit() else (final, "5")
     if bare.startswith("i") and initial in {"zh", "ch", "sh", "r"}:
         bare = "iii" + bare[1:]
     elif bare.startswith("i") and initial in {"z", "c", "s"}:
         bare = "ii" + bare[1:]
-    if (initial and initial not in INITIALS) or bare not in FINALS or initial + bare == "":
+    if (initial and initial not in INITIALS) or bare not in FINALS:
         raise InvalidPinyin(
             f"{syllable!r} is not a valid Mandarin syllable (initial {initial!r}, final {bare!r})"
         )
