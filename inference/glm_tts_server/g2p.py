@@ -81,12 +81,13 @@ class G2PDictionary:
         self.reloads = 0
         self._refresh()
 
-    def _stat(self) -> tuple[int, int, int, int] | None:
+    def _stat(self) -> tuple[int, int, int, int, int] | None:
         try:
             st = os.stat(self.path)  # follows symlinks: a ConfigMap swap shows as a new inode
         except OSError:
             return None
-        return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+        # ctime too: a chmod that makes an unreadable file readable changes only that.
+        return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
 
     def _refresh(self) -> None:
         signature = self._stat()
@@ -103,12 +104,13 @@ class G2PDictionary:
                 return
             self._load(signature)
 
-    def _load(self, signature: tuple[int, int, int, int]) -> None:
+    def _load(self, signature: tuple[int, int, int, int, int]) -> None:
         try:
             lines = self.path.read_text(encoding="utf-8").splitlines()
         except (OSError, UnicodeDecodeError) as exc:
             self._errors = [f"{self.path}: cannot read it ({exc})"]
             log.warning("G2P dictionary %s", self._errors[0])
+            self._signature = signature  # warn once, not on every request, until the file changes
             return
         entries: dict[str, str] = {}
         errors: list[str] = []

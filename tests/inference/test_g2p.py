@@ -247,6 +247,13 @@ def test_unreadable_file_keeps_last_good_entries(tmp_path, caplog):
     assert g2p.errors == [unreadable]
     assert ("WARNING", f"G2P dictionary {unreadable}") in _logged(caplog)
     assert g2p.reloads == 1
+    caplog.clear()
+    for _ in range(3):  # every request looks the file up: the warning is not repeated until it changes
+        assert g2p.apply("行") == "<|X|><|ING2|>"
+    assert _logged(caplog) == []
+    path.write_text('{"word": "行", "pinyin": "háng"}\n', encoding="utf-8")
+    assert g2p.apply("行") == "<|H|><|ANG2|>"
+    assert g2p.errors == [] and g2p.reloads == 2
 
 
 def test_read_as_utf8_even_where_the_locale_default_is_not(tmp_path, monkeypatch):
