@@ -79,7 +79,8 @@ class Decider:
         self.policies = policies
         self.verifier = verifier
         self.metrics = metrics
-        self.cache: VerdictCache[SignatureVerdict] = cache or VerdictCache()
+        # Not `cache or ...`: an empty VerdictCache is falsy (it has __len__) and would be replaced.
+        self.cache: VerdictCache[SignatureVerdict] = VerdictCache() if cache is None else cache
         self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="signature")
 
     def close(self) -> None:
