@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import threading
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
@@ -318,6 +319,11 @@ def test_several_images_judged_once_each_in_first_seen_order():
             id="80-characters-shown-whole",
         ),
         pytest.param(
+            {**MINIMAL, "requireDigest": "y" * 79},
+            "requireDigest: expected true or false, got '" + "y" * 76 + "...",
+            id="81-characters-shortened",
+        ),
+        pytest.param(
             {**MINIMAL, "deniedTags": [1, ""]},
             "deniedTags[0]: input should be a valid string, got 1; "
             "deniedTags[1]: string should have at least 1 character, got ''",
@@ -510,6 +516,56 @@ def test_load_policy_size_limit_is_inclusive(tmp_path, monkeypatch):
     with pytest.raises(PolicyError) as err:
         load_policy(over)
     assert str(err.value) == f"{over}: larger than {len(body) + 3} bytes"
+
+
+def test_load_policy_limit_counts_bytes_not_characters(tmp_path, monkeypatch):
+    body = b"allowedRegistries: [a.io]\n"
+    monkeypatch.setattr(policy_module, "MAX_POLICY_BYTES", len(body) + 3)
+    path = tmp_path / "policy.yaml"
+    path.write_bytes(body + "#\u00e9\u00e9".encode())  # 3 characters, 5 bytes
+    with pytest.raises(PolicyError) as err:
+        load_policy(path)
+    assert str(err.value) == f"{path}: larger than {len(body) + 3} bytes"
+
+
+def test_load_policy_refuses_a_file_that_is_not_utf8(tmp_path):
+    path = tmp_path / "policy.yaml"
+    path.write_bytes(b"allowedRegistries: [a.io]\n# \xff\n")
+    with pytest.raises(PolicyError) as err:
+        load_policy(path)
+    assert str(err.value) == (
+        f"{path}: not valid YAML (unacceptable character #x00ff: invalid start byte\n"
+        '  in "<byte string>", position 28)'
+    )
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs a named pipe")
+def test_load_policy_stops_reading_at_the_limit(tmp_path):
+    # An endless (or huge) file is refused after limit+1 bytes, without waiting for its end.
+    fifo = tmp_path / "policy.yaml"
+    os.mkfifo(fifo)
+    done = threading.Event()
+    waited = []
+
+    def writer():
+        try:
+            with open(fifo, "wb") as out:
+                out.write(b"#" * (MAX_POLICY_BYTES + 4096))
+                out.flush()
+                waited.append(not done.wait(3))  # keep the pipe open: no end of file yet
+        except BrokenPipeError:  # the reader stopped before the end, as it should
+            waited.append(False)
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    try:
+        with pytest.raises(PolicyError) as err:
+            load_policy(fifo)
+    finally:
+        done.set()
+        thread.join(10)
+    assert str(err.value) == f"{fifo}: larger than 1048576 bytes"
+    assert waited == [False]
 
 
 def _rewrite(path, text, tick):
