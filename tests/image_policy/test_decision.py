@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from types import SimpleNamespace
 
 import pytest
@@ -100,13 +101,15 @@ def setup(tmp_path):
     clock = Clock()
     made = []
 
-    def make(verifier=None, **keys):
+    def make(verifier=None, workers=None, **keys):
         policies.rewrite(**keys)
+        extra = {} if workers is None else {"workers": workers}
         decider = Decider(
             PolicyStore(str(policies.path)),
             verifier or Verifier(),
             WebhookMetrics(),
             cache=VerdictCache(clock=clock),
+            **extra,
         )
         made.append(decider)
         return decider
@@ -193,8 +196,16 @@ def test_exempt_namespace_is_admitted_unjudged(setup, mode):
     verifier = Verifier()
     decider = setup(verifier, mode=mode, signatures=signatures(("ci", CI_PEM)))
     decision = decider.decide("kube-system", pod("ghcr.io/x:latest", f"a.io/app@{D1}"))
-    assert decision == Decision(allowed=True, audit=mode == "audit", exempt=True)
+    assert (decision.allowed, decision.audit, decision.exempt) == (True, mode == "audit", True)
+    assert decision.findings == [] and decision.notes == [] and decision.rule is None
+    assert decision.message() == "all images satisfy the image policy"
     assert verifier.calls == []
+
+
+def test_a_decision_that_says_only_allowed_has_nothing_else_to_report():
+    decision = Decision(allowed=True)
+    assert (decision.audit, decision.exempt, decision.findings, decision.notes) == (False, False, [], [])
+    assert Decision(allowed=False).findings is not decision.findings
 
 
 def test_no_namespace_is_judged(setup):
@@ -411,6 +422,59 @@ def test_ttl_zero_never_caches(setup):
     assert counter(decider, "signature_cache", result="hit") == 0
 
 
+def test_a_cached_verdict_needs_no_thread_hand_off(setup):
+    verifier = Verifier({f"a.io/app@{D1}": SIGNED, f"a.io/new@{D2}": UNSIGNED})
+    decider = setup(verifier, signatures=signatures(("ci", CI_PEM)))
+    decider.decide("glm-tts", pod(f"a.io/app@{D1}"))
+    # One image cached, one not: the one registry check left runs in the request's own thread.
+    decision = decider.decide("glm-tts", pod(f"a.io/app@{D1}", f"a.io/new@{D2}"))
+    assert [f.container.image for f in decision.findings] == [f"a.io/new@{D2}"]
+    assert [call[0] for call in verifier.calls] == [f"a.io/app@{D1}", f"a.io/new@{D2}"]
+    assert {call[3] for call in verifier.calls} == {threading.current_thread().name}
+    assert counter(decider, "signature_cache", result="hit") == 1
+
+
+def test_default_cache_remembers_verdicts(tmp_path):
+    policies = Policies(tmp_path / "policy.yaml")
+    policies.rewrite(signatures=signatures(("ci", CI_PEM)))
+    verifier = Verifier({f"a.io/app@{D1}": SIGNED})
+    decider = Decider(PolicyStore(str(policies.path)), verifier, WebhookMetrics())
+    try:
+        assert decider.decide("glm-tts", pod(f"a.io/app@{D1}")).allowed is True
+        assert decider.decide("glm-tts", pod(f"a.io/app@{D1}")).allowed is True
+    finally:
+        decider.close()
+    assert len(verifier.calls) == 1
+
+
+def test_at_most_16_registry_checks_at_once_by_default(setup):
+    lock, in_flight, most = threading.Lock(), [0], [0]
+    full, crowded = threading.Event(), threading.Event()
+
+    class Counting(Verifier):
+        def verify(self, ref, keys, deadline):
+            with lock:
+                in_flight[0] += 1
+                most[0] = max(most[0], in_flight[0])
+                if in_flight[0] >= 16:
+                    full.set()
+                if in_flight[0] > 16:
+                    crowded.set()
+            # Hold the slot until 16 checks overlap, then a moment longer for a 17th to show up.
+            full.wait(2)
+            crowded.wait(0.2)
+            with lock:
+                in_flight[0] -= 1
+            return super().verify(ref, keys, deadline)
+
+    images = [f"a.io/app{i}@{D1}" for i in range(17)]
+    verifier = Counting(dict.fromkeys(images, SIGNED))
+    decider = setup(verifier, signatures=signatures(("ci", CI_PEM)))
+    assert decider.decide("glm-tts", pod(*images)).allowed is True
+    assert len(verifier.calls) == 17
+    assert most[0] == 16
+
+
 def test_concurrent_checks_of_one_digest_ask_the_registry_once(setup):
     release = threading.Event()
 
@@ -430,7 +494,7 @@ def test_concurrent_checks_of_one_digest_ask_the_registry_once(setup):
     assert counter(decider, "signature_checks", outcome="verified") == 1
 
 
-def test_close_does_not_wait_for_checks_in_flight(setup):
+def test_close_returns_at_once_and_drops_queued_checks(setup):
     started, release = threading.Event(), threading.Event()
 
     class Stuck(Verifier):
@@ -440,14 +504,26 @@ def test_close_does_not_wait_for_checks_in_flight(setup):
             return super().verify(ref, keys, deadline)
 
     verifier = Stuck({f"a.io/a@{D1}": SIGNED, f"a.io/b@{D1}": SIGNED})
-    decider = setup(verifier, signatures=signatures(("ci", CI_PEM)))
-    request = threading.Thread(target=decider.decide, args=("glm-tts", pod(f"a.io/a@{D1}", f"a.io/b@{D1}")))
-    request.start()
+    decider = setup(verifier, workers=1, signatures=signatures(("ci", CI_PEM)))
+    outcome = []
+
+    def request():
+        try:
+            outcome.append(decider.decide("glm-tts", pod(f"a.io/a@{D1}", f"a.io/b@{D1}")))
+        except Exception as exc:  # a request to a closed Decider fails
+            outcome.append(exc)
+
+    thread = threading.Thread(target=request)
+    thread.start()
     assert started.wait(5)
+    time.sleep(0.2)  # the request queues its second check right after the first starts
     closer = threading.Thread(target=decider.close)
     closer.start()
     closer.join(2)
-    stuck = closer.is_alive()
+    close_waited = closer.is_alive()  # close() must not wait for the registry
     release.set()
-    request.join(5)
-    assert not stuck
+    thread.join(5)
+    closer.join(5)
+    assert not close_waited
+    assert len(verifier.calls) == 1  # the queued second check never reached the registry
+    assert [type(o).__name__ for o in outcome] == ["CancelledError"]

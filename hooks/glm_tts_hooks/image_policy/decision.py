@@ -17,7 +17,7 @@ from glm_tts_hooks.image_policy.policy import (
     evaluate_image,
     is_exempt,
 )
-from glm_tts_hooks.image_policy.reference import InvalidReference, parse_reference
+from glm_tts_hooks.image_policy.reference import parse_reference
 from glm_tts_hooks.image_policy.registry import Deadline, RegistryUnavailable
 from glm_tts_hooks.image_policy.signatures import SignatureVerdict, SignatureVerifier
 
@@ -113,10 +113,7 @@ class Decider:
         for image, found in violations.items():
             if found:  # already refused (or, in audit mode, already reported) on a cheaper rule
                 continue
-            try:
-                ref = parse_reference(image)
-            except InvalidReference:
-                continue
+            ref = parse_reference(image)  # valid: an invalid reference is always found above
             if not ref.is_sha256_pinned:
                 found.append(
                     Violation(
