@@ -96,7 +96,8 @@ def signatures(*keys: tuple[str, str], **extra) -> dict:
 
 @pytest.fixture
 def setup(tmp_path):
-    """(make, policies): make(verifier, **policy keys) builds a Decider over a fresh policy file."""
+    """make(verifier, workers, **policy keys) builds a Decider over a freshly written policy file;
+    make.policies rewrites that file (a reload), make.clock drives the verdict cache's expiry."""
     policies = Policies(tmp_path / "policy.yaml")
     clock = Clock()
     made = []
@@ -120,8 +121,8 @@ def setup(tmp_path):
         decider.close()
 
 
-def pod(*images: str, kind: str = CONTAINER) -> list[ContainerImage]:
-    return [ContainerImage(kind, f"c{i}", image) for i, image in enumerate(images)]
+def pod(*images: str) -> list[ContainerImage]:
+    return [ContainerImage(CONTAINER, f"c{i}", image) for i, image in enumerate(images)]
 
 
 def counter(decider: Decider, name: str, **labels) -> float:
