@@ -17,7 +17,7 @@ from glm_tts_hooks.image_policy.policy import (
     evaluate_image,
     is_exempt,
 )
-from glm_tts_hooks.image_policy.reference import InvalidReference, parse_reference
+from glm_tts_hooks.image_policy.reference import parse_reference
 from glm_tts_hooks.image_policy.registry import Deadline, RegistryUnavailable
 from glm_tts_hooks.image_policy.signatures import SignatureVerdict, SignatureVerifier
 
@@ -79,7 +79,8 @@ class Decider:
         self.policies = policies
         self.verifier = verifier
         self.metrics = metrics
-        self.cache: VerdictCache[SignatureVerdict] = cache or VerdictCache()
+        # Not `cache or ...`: an empty VerdictCache is falsy (it has __len__) and would be replaced.
+        self.cache: VerdictCache[SignatureVerdict] = VerdictCache() if cache is None else cache
         self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="signature")
 
     def close(self) -> None:
@@ -112,10 +113,7 @@ class Decider:
         for image, found in violations.items():
             if found:  # already refused (or, in audit mode, already reported) on a cheaper rule
                 continue
-            try:
-                ref = parse_reference(image)
-            except InvalidReference:
-                continue
+            ref = parse_reference(image)  # valid: an invalid reference is always found above
             if not ref.is_sha256_pinned:
                 found.append(
                     Violation(

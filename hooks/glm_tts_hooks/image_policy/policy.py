@@ -183,10 +183,8 @@ class Policy(_Section):
         return self.mode == "audit"
 
 
-_EXAMPLES = {
-    ("allowedRegistries",): "[registry.example.com/glm-tts/]",
-    ("publicKeys",): "[{name: ci, pem: '-----BEGIN PUBLIC KEY-----...'}]",
-}
+# What to write for a required key that is missing (publicKeys has a default, so only this one).
+_EXAMPLES = {"allowedRegistries": "[registry.example.com/glm-tts/]"}
 
 
 # Errors about defaults (e.g. publicKeys missing) carry the Python field name: show the file's key.
@@ -199,25 +197,24 @@ _ALIASES = {
 
 
 def _where(loc: tuple[Any, ...]) -> str:
+    # parse_policy only validates mappings, so every error has a non-empty location.
     text = ""
-    for part in (_ALIASES.get(p, p) if isinstance(p, str) else p for p in loc):
+    for part in (_ALIASES.get(p, p) for p in loc):
         text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
-    return text or "policy"
+    return text
 
 
 def _keys_at(loc: tuple[Any, ...]) -> list[str]:
-    """The keys the model accepts at `loc` (the mapping that holds loc[-1])."""
+    """The keys the model accepts at `loc` (the mapping that holds loc[-1]).
+
+    Only a model refuses unknown keys, so every key on the way names a field that holds a model
+    (signatures) or a tuple of them (publicKeys, where the next part is the index)."""
     model: Any = Policy
     for part in loc[:-1]:
-        if isinstance(part, int):
-            continue
-        field = next((f for n, f in model.model_fields.items() if (f.alias or n) == part), None)
-        if field is None:
-            return []
-        annotation = field.annotation
-        inner = getattr(annotation, "__args__", (annotation,))[0]
-        model = inner if isinstance(inner, type) and issubclass(inner, BaseModel) else annotation
-    return [f.alias or n for n, f in model.model_fields.items()] if isinstance(model, type) else []
+        if isinstance(part, str):
+            field = next(f for n, f in model.model_fields.items() if (f.alias or n) == part)
+            model = getattr(field.annotation, "__args__", (field.annotation,))[0]
+    return [f.alias or n for n, f in model.model_fields.items()]
 
 
 def _describe(error: Any) -> str:
@@ -225,11 +222,11 @@ def _describe(error: Any) -> str:
     where = _where(loc)
     shown = repr(given) if len(repr(given)) <= 80 else repr(given)[:77] + "..."
     if kind == "missing":
-        example = _EXAMPLES.get(loc[-1:], "")
+        example = _EXAMPLES.get(loc[-1])
         return f"{where}: required" + (f", e.g. {example}" if example else "")
     if kind == "extra_forbidden":
         return f"{where}: unknown key; allowed here: {', '.join(_keys_at(loc))}"
-    if kind in ("tuple_type", "list_type"):
+    if kind == "tuple_type":  # every list in the policy is a tuple field
         return f"{where}: expected a list, got {shown}"
     if kind == "bool_type":
         return f"{where}: expected true or false, got {shown}"
