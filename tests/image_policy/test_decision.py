@@ -462,7 +462,7 @@ def test_at_most_16_registry_checks_at_once_by_default(setup):
                 if in_flight[0] > 16:
                     crowded.set()
             # Hold the slot until 16 checks overlap, then a moment longer for a 17th to show up.
-            full.wait(2)
+            full.wait(10)  # generous for a loaded machine: it returns as soon as 16 overlap
             crowded.wait(0.2)
             with lock:
                 in_flight[0] -= 1
@@ -517,7 +517,12 @@ def test_close_returns_at_once_and_drops_queued_checks(setup):
     thread = threading.Thread(target=request)
     thread.start()
     assert started.wait(5)
-    time.sleep(0.2)  # the request queues its second check right after the first starts
+    # The request queues its second check behind the stuck first one; wait until it is queued.
+    queue = decider._executor._work_queue
+    deadline = time.monotonic() + 10
+    while queue.qsize() < 1 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert queue.qsize() == 1
     closer = threading.Thread(target=decider.close)
     closer.start()
     closer.join(2)
