@@ -15,6 +15,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+import yaml
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from glm_tts_hooks.image_policy.policy import PublicKey
@@ -130,6 +131,29 @@ class SignedImages:
         oci.attach_bundle(pusher, repo, digest, size, oci.dsse_bundle(repo, self.digests["unsigned"], key))
         repo, digest, size = image("bundle-wrong-key")
         oci.attach_bundle(pusher, repo, digest, size, oci.dsse_bundle(repo, digest, other))
+        # Several signatures on one image: another key's first, then the trusted one.
+        repo, digest, _ = image("sig-several")
+        push_sig_layers(pusher, repo, digest, [(other, oci.SIMPLE_SIGNING), (key, oci.SIMPLE_SIGNING)])
+        # A validly signed layer of a media type cosign does not write is not a signature.
+        repo, digest, _ = image("sig-unknown-media")
+        push_sig_layers(pusher, repo, digest, [(key, "application/vnd.example.unknown+json")])
+
+
+def push_sig_layers(pusher: oci.OciPusher, repo: str, digest: str, layers: list) -> None:
+    """A cosign 1/2 `.sig` manifest with one signed simple-signing payload per (key, media type)."""
+    payload = oci.simple_signing_payload(repo, digest)
+    descriptors = []
+    for key, media_type in layers:
+        layer = pusher.blob(repo, payload, media_type)
+        signature = base64.b64encode(key.sign(payload, ec.ECDSA(hashes.SHA256()))).decode()
+        descriptors.append({**layer, "annotations": {oci.SIGNATURE_ANNOTATION: signature}})
+    manifest = {
+        "schemaVersion": 2,
+        "mediaType": oci.OCI_MANIFEST,
+        "config": pusher.blob(repo, b"{}", oci.OCI_CONFIG),
+        "layers": descriptors,
+    }
+    pusher.manifest(repo, digest.replace(":", "-") + ".sig", oci.canonical(manifest), oci.OCI_MANIFEST)
 
 
 @pytest.fixture(scope="module")
@@ -147,6 +171,8 @@ SCENARIOS = [
     ("signed", True, "sig-tag"),
     ("bundle-dsse", True, "referrer-bundle"),
     ("sig-uppercase-digest", True, "sig-tag"),
+    ("sig-several", True, "sig-tag"),
+    ("sig-unknown-media", False, "no cosign signature found"),
     ("unsigned", False, "no cosign signature found"),
     ("sig-tampered", False, "does not verify"),
     ("sig-wrong-key", False, "does not verify with the trusted key(s) ci"),
@@ -206,6 +232,48 @@ def test_imagereview_checks_signatures(signed, start_webhook):
     assert status["allowed"] is False and "[rule signature]" in status["reason"]
     review["spec"]["containers"].pop()
     assert client.post("/imagereview", json=review).json()["status"]["allowed"] is True
+
+
+def test_tag_only_image_is_refused_without_a_registry_call(signed, start_webhook):
+    policy = {**signature_policy(signed.registry.host, signed.key), "requireDigest": False}
+    _, client = start_webhook(policy)
+    image = f"{signed.registry.host}/{REPO}:1.0"  # the tag exists and its digest is signed
+    answer = client.post("/validate", json=pod_review(image)).json()["response"]
+    assert answer["allowed"] is False
+    message = answer["status"]["message"]
+    assert f"image {image!r} has no digest, so its signature cannot be checked" in message
+    assert f"pin by digest: {image}@sha256:<digest>" in message
+    assert "glm_tts_image_policy_signature_cache_total{" not in client.get("/metrics").text
+
+
+def test_key_rotation_is_not_answered_from_verdicts_cached_for_the_old_keys(signed, start_webhook, tmp_path):
+    """The pipeline's key is rotated (the policy file changes in place): an image signed by the new
+    key is admitted at once, and one signed only by the retired key is refused at once, although
+    verdicts for both were cached under the old key set."""
+    ci = {"name": "ci", "pem": public_pem(signed.key)}
+    next_key = {"name": "next", "pem": public_pem(signed.other_key)}
+    old_only = signature_policy(signed.registry.host, signed.key, cacheTTLSeconds=300)
+    server, client = start_webhook(old_only)
+    policy_file = Path(server.policies.path)
+    by_old, by_new = signed.ref("signed"), signed.ref("sig-wrong-key")  # sig-wrong-key: signed by next
+
+    def allowed(image: str) -> tuple[bool, str]:
+        answer = client.post("/validate", json=pod_review(image)).json()["response"]
+        return answer["allowed"], answer.get("status", {}).get("message", "")
+
+    def rotate(*keys: dict) -> None:
+        policy = signature_policy(signed.registry.host, signed.key, cacheTTLSeconds=300)
+        policy["signatures"]["publicKeys"] = list(keys)
+        policy_file.write_text(yaml.safe_dump(policy))
+        os.utime(policy_file, ns=(1, time.time_ns() + 10**9))
+
+    assert allowed(by_old)[0] is True and allowed(by_new)[0] is False
+    rotate(ci, next_key)  # overlap: both keys trusted
+    assert allowed(by_old)[0] is True and allowed(by_new)[0] is True
+    rotate(next_key)  # the old key retired
+    still, message = allowed(by_old)
+    assert still is False and "does not verify with the trusted key(s) next" in message
+    assert allowed(by_new)[0] is True
 
 
 def test_unlisted_registry_is_never_contacted(signed, start_webhook):
