@@ -1013,6 +1013,14 @@ SIG_TAG_LAYOUTS = [
                  id="layers-null"),
     pytest.param(lambda r: r.content.update({SIG_TAG: b"{}"}), f"{SIG_TAG}: no signature layers",
                  id="layers-absent"),
+    pytest.param(lambda r: r.content.update({SIG_TAG: b'{"layers": 5}'}),
+                 f"{SIG_TAG}: no signature layers", id="layers-number"),
+    pytest.param(lambda r: r.content.update({SIG_TAG: as_bytes({"layers": {"0": signed_layer(r)}})}),
+                 f"{SIG_TAG}: no signature layers", id="layers-object"),
+    pytest.param(lambda r: r.sig_tag(signed_layer(r, annotations=[oci.SIGNATURE_ANNOTATION])),
+                 WITHOUT_ANNOTATION, id="annotations-list"),
+    pytest.param(lambda r: r.sig_tag(signed_layer(r, annotations=oci.SIGNATURE_ANNOTATION)),
+                 WITHOUT_ANNOTATION, id="annotations-string"),
     pytest.param(lambda r: r.sig_tag("x", signed_layer(r, media_type=UNKNOWN_MEDIA)), NO_SIGNATURE,
                  id="unknown-media-types-only"),
     pytest.param(lambda r: r.sig_tag(signed_layer(r, annotations=None)), WITHOUT_ANNOTATION,
@@ -1038,9 +1046,18 @@ def test_sig_tag_layouts_that_carry_no_valid_signature(store, reason):
     assert verdict_of(registry) == SignatureVerdict(False, reason)
 
 
-def test_an_unusable_sig_tag_still_lets_a_bundle_verify():
+UNUSABLE_SIG_TAGS = [
+    pytest.param(lambda r: r.content.update({SIG_TAG: RegistryError("access denied")}), id="denied"),
+    pytest.param(lambda r: r.content.update({SIG_TAG: b'{"layers": 5}'}), id="layers-number"),
+    pytest.param(lambda r: r.sig_tag(signed_layer(r, annotations=[oci.SIGNATURE_ANNOTATION])),
+                 id="annotations-list"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("store", UNUSABLE_SIG_TAGS)
+def test_an_unusable_sig_tag_still_lets_a_bundle_verify(store):
     registry = MemoryRegistry()
-    registry.content[SIG_TAG] = RegistryError("access to glm-tts/server denied")
+    store(registry)
     registry.referrer(bundle())
     assert verdict_of(registry).layout == "referrer-bundle"
 
@@ -1125,6 +1142,10 @@ REFERRER_LAYOUTS = [
                  id="no-layers"),
     pytest.param(lambda r: referrer_with(r, {"subject": SUBJECT, "layers": None}),
                  "referrer {d}: no bundle layer", id="layers-null"),
+    pytest.param(lambda r: referrer_with(r, {"subject": SUBJECT, "layers": 5}),
+                 "referrer {d}: no bundle layer", id="layers-number"),
+    pytest.param(lambda r: referrer_with(r, {"subject": SUBJECT, "layers": {"0": bundle_layer(r)}}),
+                 "referrer {d}: no bundle layer", id="layers-object"),
     pytest.param(lambda r: referrer_with(r, {"subject": SUBJECT,
                                              "layers": [bundle_layer(r, digest=None), bundle_layer(r)]}),
                  "referrer {d}: no bundle layer", id="first-bundle-layer-without-digest"),

@@ -174,6 +174,12 @@ def _check_statement(payload: bytes, expected_hex: str) -> None:
         raise SignatureInvalid(f"statement subject is not the image digest sha256:{expected_hex}")
 
 
+def _list(value: Any) -> list:
+    """A JSON array from registry content, or nothing: a malformed manifest yields no signature
+    (and a reason), never an exception that would skip the other layout."""
+    return value if isinstance(value, list) else []
+
+
 class SignatureVerifier:
     """Finds cosign signatures for an image in its registry and verifies them against trusted keys."""
 
@@ -210,11 +216,12 @@ class SignatureVerifier:
     def _sig_tag(self, ref, digest, keys, deadline, problems) -> str | None:
         tag = digest.replace(":", "-", 1) + ".sig"
         manifest = self.registry.manifest(ref.registry, ref.repository, tag, deadline).json()
-        layers = manifest.get("layers") or []
+        layers = _list(manifest.get("layers"))
         for layer in layers[:MAX_SIGNATURES]:
             if not isinstance(layer, dict) or layer.get("mediaType") != SIMPLE_SIGNING_MEDIA_TYPE:
                 continue
-            annotations = layer.get("annotations") or {}
+            annotations = layer.get("annotations")
+            annotations = annotations if isinstance(annotations, dict) else {}
             if SIGNATURE_ANNOTATION not in annotations or not isinstance(layer.get("digest"), str):
                 problems.append(f"{tag}: layer without {SIGNATURE_ANNOTATION}")
                 continue
@@ -241,7 +248,7 @@ class SignatureVerifier:
                 continue
             layers = [
                 layer
-                for layer in manifest.get("layers") or []
+                for layer in _list(manifest.get("layers"))
                 if isinstance(layer, dict) and layer.get("mediaType") == BUNDLE_MEDIA_TYPE
             ]
             if not layers or not isinstance(layers[0].get("digest"), str):
