@@ -766,9 +766,7 @@ def test_bundle_with_several_signatures_and_a_key_rotation():
     assert verify_bundle(both, IMAGE, (OLD, NEW)) == "old"  # the first signature that verifies
     assert verify_bundle(both, IMAGE, (NEW,)) == "new"
     assert verify_bundle(as_bytes(bundle(signers=(NEW_KEY, OLD_KEY))), IMAGE, (OLD, NEW)) == "new"
-    assert refused(lambda: verify_bundle(both, IMAGE, (CI,))) == (
-        "DSSE signature does not verify with any trusted key"
-    )
+    assert refused(lambda: verify_bundle(both, IMAGE, (CI,))) == NOT_VERIFIED  # each reason once
     # Entries that are not signatures are skipped, not fatal.
     payload = as_bytes(statement())
     entries = ["x", {"sig": "***"}, {}, {"sig": sign(STRANGER_KEY, payload)}, dsse_sig(CI_KEY, payload)]
@@ -781,15 +779,28 @@ def test_bundle_looks_at_the_first_32_signatures_only():
     good = dsse_sig(CI_KEY, payload)
     assert verify_bundle(as_bytes(bundle(signatures=[*strangers, good])), IMAGE, (CI,)) == "ci"
     too_late = as_bytes(bundle(signatures=[*strangers, strangers[0], good]))
-    assert refused(lambda: verify_bundle(too_late, IMAGE, (CI,))) == (
-        "DSSE signature does not verify with any trusted key"
-    )
+    assert refused(lambda: verify_bundle(too_late, IMAGE, (CI,))) == NOT_VERIFIED
 
 
-def test_bundle_of_a_non_sha256_image_is_refused():
-    assert refused(lambda: verify_bundle(as_bytes(bundle()), "sha512:" + "ab" * 64, (CI,))) == (
-        "only sha256 image digests can be verified, not sha512"
-    )
+def not_a_digest(digest: str) -> str:
+    return f"image digest {digest!r} is not sha256:<64 hex digits>"
+
+
+IMAGE_DIGESTS = [
+    pytest.param("sha512:" + "ab" * 64, "only sha256 image digests can be verified, not sha512", id="sha512"),
+    pytest.param("sha256:x:" + "ab" * 32, not_a_digest("sha256:x:" + "ab" * 32), id="two-colons"),
+    pytest.param("sha256:", not_a_digest("sha256:"), id="empty"),
+    pytest.param("sha256:" + "ab" * 31, not_a_digest("sha256:" + "ab" * 31), id="short"),
+    pytest.param("sha256:" + "ab" * 33, not_a_digest("sha256:" + "ab" * 33), id="long"),
+    pytest.param("sha256:" + "zz" * 32, not_a_digest("sha256:" + "zz" * 32), id="not-hex"),
+]
+
+
+@pytest.mark.parametrize(("digest", "message"), IMAGE_DIGESTS)
+def test_bundle_for_a_digest_that_is_not_sha256_is_refused(digest, message):
+    # An empty digest must not match a statement subject that has no sha256 digest at all.
+    doc = bundle(statement([{"name": "glm-tts/server", "digest": {}}]))
+    assert refused(lambda: verify_bundle(as_bytes(doc), digest, (CI,))) == message
 
 
 def test_dsse_wins_over_a_message_signature_in_the_same_bundle():
@@ -799,7 +810,7 @@ def test_dsse_wins_over_a_message_signature_in_the_same_bundle():
 
 NOT_BUNDLE = f"bundle mediaType is not {oci.BUNDLE}"
 NO_SIGNATURES = "DSSE envelope has no signatures"
-NOT_VERIFIED = "DSSE signature does not verify with any trusted key"
+NOT_VERIFIED = "DSSE envelope has no valid signature: signature does not verify with the trusted key(s) ci"
 NOT_STATEMENT = "DSSE payload is not an in-toto statement"
 NOT_SUBJECT = f"statement subject is not the image digest {IMAGE}"
 BUNDLE_REFUSALS = [
@@ -824,7 +835,9 @@ BUNDLE_REFUSALS = [
     pytest.param(bundle(signatures=[]), NO_SIGNATURES, id="signatures-empty"),
     pytest.param(bundle(signatures={"sig": "x"}), NO_SIGNATURES, id="signatures-not-list"),
     pytest.param(bundle(signers=(STRANGER_KEY,)), NOT_VERIFIED, id="stranger"),
-    pytest.param(bundle(signatures=["x", {}, {"sig": "***"}]), NOT_VERIFIED, id="no-signature-entries"),
+    pytest.param(bundle(signatures=["x", {}, {"sig": "***"}, {"sig": 5}]),
+                 "DSSE envelope has no valid signature: DSSE sig is missing; DSSE sig is not base64",
+                 id="no-signature-entries"),
     pytest.param(bundle(payload=b64(as_bytes(statement()) + b" ")), NOT_VERIFIED, id="payload-changed"),
     pytest.param(bundle(b"not json"), NOT_STATEMENT, id="statement-not-json"),
     pytest.param(bundle([]), NOT_STATEMENT, id="statement-list"),
@@ -992,6 +1005,18 @@ def test_several_signatures_in_the_sig_tag():
     )
 
 
+def test_sig_tag_layers_that_are_not_signatures_do_not_end_the_search():
+    registry = MemoryRegistry()
+    unknown, unannotated = (
+        signed_layer(registry, media_type=UNKNOWN_MEDIA),
+        signed_layer(registry, annotations={}),
+    )
+    registry.sig_tag("x", unknown, unannotated, signed_layer(registry, NEW_KEY))
+    assert verdict_of(registry, (NEW,)) == SignatureVerdict(
+        True, "signed with key 'new' (sig-tag)", "new", "sig-tag"
+    )
+
+
 def test_sig_tag_looks_at_the_first_32_layers_only():
     registry = MemoryRegistry()
     stranger = signed_layer(registry, STRANGER_KEY)
@@ -1085,6 +1110,17 @@ def test_several_bundles_and_artifacts_of_other_types():
     registry.referrer(bundle(statement(predicate="https://cyclonedx.org/bom")))
     registry.referrer(bundle(signers=(NEW_KEY,)))
     assert verdict_of(registry, (OLD, NEW)) == SignatureVerdict(
+        True, "signed with key 'new' (referrer-bundle)", "new", "referrer-bundle"
+    )
+
+
+def test_referrers_that_are_not_signatures_do_not_end_the_search():
+    registry = MemoryRegistry()
+    registry.referrer_lists[IMAGE] = [{"artifactType": oci.BUNDLE}]  # no digest
+    registry.referrer(bundle(), subject=ELSEWHERE)
+    registry.referrer(bundle(), layer_type=UNKNOWN_MEDIA)
+    registry.referrer(bundle(signers=(NEW_KEY,)))
+    assert verdict_of(registry, (NEW,)) == SignatureVerdict(
         True, "signed with key 'new' (referrer-bundle)", "new", "referrer-bundle"
     )
 
