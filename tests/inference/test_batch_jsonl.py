@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from conftest import tone_wav
+from glm_tts_server.audio import InvalidAudio, read_reference
 from glm_tts_server.batch.jsonl import BatchItem, LineError, normalise_uttid, parse_jsonl, uttid_problem
 
 
@@ -106,6 +107,15 @@ def test_normalise_uttid_refuses_with_what_to_fix(value, message):
 
 # --- one line, field by field -----------------------------------------------------------------------
 
+
+def audio_refusal(data: bytes) -> str:
+    """What the audio checks say about `data` (its decoder's words depend on the libsndfile version)."""
+    with pytest.raises(InvalidAudio) as raised:
+        read_reference(data)
+    return str(raised.value)
+
+
+NOT_AUDIO = audio_refusal(b"not audio")
 PROMPT_NEEDS_TEXT = "prompt_speech needs prompt_text: the exact transcript of the prompt audio"
 NOT_A_PATH = "prompt_speech must be a path (string) to a WAV/FLAC file under the data directory"
 OUTSIDE = "resolves outside the data directory: copy the file under it and use a relative path"
@@ -152,8 +162,7 @@ LINE_ERRORS = [
     case("prompt-folder", prompted("prompts/a-folder.wav"),
          "prompt_speech 'prompts/a-folder.wav': cannot be read (Is a directory)"),
     case("prompt-not-audio", prompted("prompts/notes.wav"),
-         "prompt_speech 'prompts/notes.wav': reference audio is not readable audio "
-         "(Format not recognised.): send a WAV or FLAC file"),
+         f"prompt_speech 'prompts/notes.wav': {NOT_AUDIO}"),
     case("prompt-too-short", prompted("prompts/short.wav"),
          "prompt_speech 'prompts/short.wav': reference audio lasts 1.00 s: it must last between "
          "3 and 10 s; trim or re-record it"),
@@ -280,8 +289,7 @@ def test_a_prompt_used_by_several_lines_gives_each_the_same_verdict(data_dir):
     assert [(i.line, i.uttid) for i in items] == [(1, "g0"), (3, "g1"), (5, "g2")]
     assert {i.prompt_speech for i in items} == {(data_dir / "prompts" / "good.wav").resolve()}
     assert [(e.line, e.message) for e in errors] == [
-        (n, "prompt_speech 'prompts/notes.wav': reference audio is not readable audio "
-            "(Format not recognised.): send a WAV or FLAC file")
+        (n, f"prompt_speech 'prompts/notes.wav': {NOT_AUDIO}")
         for n in (2, 4)
     ]  # fmt: skip
 
