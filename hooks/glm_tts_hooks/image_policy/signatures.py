@@ -16,6 +16,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -43,6 +44,7 @@ INTOTO_STATEMENT_TYPES = ("https://in-toto.io/Statement/v1", "https://in-toto.io
 # means "signed for admission" (an SBOM attestation signed by the key is not a signature).
 COSIGN_SIGN_PREDICATE = "https://sigstore.dev/cosign/sign/v1"
 MAX_SIGNATURES = 32  # bound the work a registry can make us do per image
+SHA256_HEX = re.compile(r"[0-9a-fA-F]{64}")
 
 LAYOUT_SIG_TAG = "sig-tag"
 LAYOUT_BUNDLE = "referrer-bundle"
@@ -72,6 +74,11 @@ def _b64decode(text: Any, what: str) -> bytes:
         raise SignatureInvalid(f"{what} is not base64") from None
 
 
+def _same_digest(value: Any, expected: str) -> bool:
+    """Digests compare case-insensitively, as cosign compares them; anything but a string differs."""
+    return isinstance(value, str) and value.lower() == expected.lower()
+
+
 def _verify_with_any(keys: tuple[PublicKey, ...], signature: bytes, data: bytes) -> str:
     algorithm = ec.ECDSA(hashes.SHA256())
     for key in keys:
@@ -99,7 +106,7 @@ def verify_simple_signing(
         raise SignatureInvalid("simple-signing payload lacks critical.type / critical.image") from None
     if kind != SIMPLE_SIGNING_TYPE:
         raise SignatureInvalid(f"payload type is {kind!r}, not {SIMPLE_SIGNING_TYPE!r}")
-    if not isinstance(signed_digest, str) or signed_digest.lower() != digest.lower():
+    if not _same_digest(signed_digest, digest):
         raise SignatureInvalid(f"payload signs {signed_digest}, not the image digest {digest}")
     return key_name
 
@@ -121,6 +128,8 @@ def verify_bundle(bundle_bytes: bytes, digest: str, keys: tuple[PublicKey, ...])
     algorithm, _, expected_hex = digest.partition(":")
     if algorithm != "sha256":
         raise SignatureInvalid(f"only sha256 image digests can be verified, not {algorithm}")
+    if not SHA256_HEX.fullmatch(expected_hex):
+        raise SignatureInvalid(f"image digest {digest!r} is not sha256:<64 hex digits>")
 
     if isinstance(bundle.get("dsseEnvelope"), dict):
         envelope = bundle["dsseEnvelope"]
@@ -132,15 +141,17 @@ def verify_bundle(bundle_bytes: bytes, digest: str, keys: tuple[PublicKey, ...])
         if not isinstance(signatures, list) or not signatures:
             raise SignatureInvalid("DSSE envelope has no signatures")
         signed = dsse_pae(payload_type, payload)
-        key_name = None
+        key_name, problems = None, []
         for entry in signatures[:MAX_SIGNATURES]:
+            sig = entry.get("sig") if isinstance(entry, dict) else None
             try:
-                key_name = _verify_with_any(keys, _b64decode(entry.get("sig"), "DSSE sig"), signed)
+                key_name = _verify_with_any(keys, _b64decode(sig, "DSSE sig"), signed)
                 break
-            except (SignatureInvalid, AttributeError):
-                continue
+            except SignatureInvalid as exc:
+                problems.append(str(exc))
         if key_name is None:
-            raise SignatureInvalid("DSSE signature does not verify with any trusted key")
+            reasons = "; ".join(dict.fromkeys(problems))
+            raise SignatureInvalid(f"DSSE envelope has no valid signature: {reasons}")
         _check_statement(payload, expected_hex)
         return key_name
 
@@ -168,10 +179,16 @@ def _check_statement(payload: bytes, expected_hex: str) -> None:
     if not isinstance(subjects, list) or not any(
         isinstance(s, dict)
         and isinstance(s.get("digest"), dict)
-        and str(s["digest"].get("sha256", "")).lower() == expected_hex.lower()
+        and _same_digest(s["digest"].get("sha256"), expected_hex)
         for s in subjects
     ):
         raise SignatureInvalid(f"statement subject is not the image digest sha256:{expected_hex}")
+
+
+def _list(value: Any) -> list:
+    """A JSON array from registry content, or nothing: a malformed manifest yields no signature
+    (and a reason), never an exception that would skip the other layout."""
+    return value if isinstance(value, list) else []
 
 
 class SignatureVerifier:
@@ -210,11 +227,12 @@ class SignatureVerifier:
     def _sig_tag(self, ref, digest, keys, deadline, problems) -> str | None:
         tag = digest.replace(":", "-", 1) + ".sig"
         manifest = self.registry.manifest(ref.registry, ref.repository, tag, deadline).json()
-        layers = manifest.get("layers") or []
+        layers = _list(manifest.get("layers"))
         for layer in layers[:MAX_SIGNATURES]:
             if not isinstance(layer, dict) or layer.get("mediaType") != SIMPLE_SIGNING_MEDIA_TYPE:
                 continue
-            annotations = layer.get("annotations") or {}
+            annotations = layer.get("annotations")
+            annotations = annotations if isinstance(annotations, dict) else {}
             if SIGNATURE_ANNOTATION not in annotations or not isinstance(layer.get("digest"), str):
                 problems.append(f"{tag}: layer without {SIGNATURE_ANNOTATION}")
                 continue
@@ -236,12 +254,12 @@ class SignatureVerifier:
                 continue
             manifest = self.registry.manifest(ref.registry, ref.repository, manifest_digest, deadline).json()
             subject = manifest.get("subject") or {}
-            if not isinstance(subject, dict) or str(subject.get("digest", "")).lower() != digest.lower():
+            if not isinstance(subject, dict) or not _same_digest(subject.get("digest"), digest):
                 problems.append(f"referrer {manifest_digest[:19]}: subject is not the image")
                 continue
             layers = [
                 layer
-                for layer in manifest.get("layers") or []
+                for layer in _list(manifest.get("layers"))
                 if isinstance(layer, dict) and layer.get("mediaType") == BUNDLE_MEDIA_TYPE
             ]
             if not layers or not isinstance(layers[0].get("digest"), str):
