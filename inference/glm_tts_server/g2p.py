@@ -29,7 +29,7 @@ log = logging.getLogger(__name__)
 
 # No file has this (device, inode, size, mtime): the first lookup always reads the path, so a file
 # missing from the start is reported like one that vanished later.
-_NEVER_READ = (-1, -1, -1, -1)
+_NEVER_READ = (-1, -1, -1, -1, -1)
 
 
 def parse_line(raw: str) -> tuple[str, str]:
@@ -74,7 +74,7 @@ class G2PDictionary:
     def __init__(self, path: str | os.PathLike[str]):
         self.path = Path(path)
         self._lock = threading.Lock()
-        self._signature: tuple[int, int, int, int] | None = _NEVER_READ
+        self._signature: tuple[int, int, int, int, int] | None = _NEVER_READ
         self._entries: dict[str, str] = {}
         self._pattern: re.Pattern[str] | None = None
         self._errors: list[str] = []
