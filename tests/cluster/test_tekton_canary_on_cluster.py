@@ -336,3 +336,21 @@ def test_every_action_refuses_a_namespace_without_the_stable_release(
     assert f"error: stable release 'tts' not found in namespace '{namespace}'" in run.stderr
     assert expected in run.stderr
     assert run.results == {}
+
+
+def test_rollback_after_deploy_canary_failed(site: Site) -> None:
+    """deploy-canary fails (here the chart refuses the values, so no canary release is left); verify
+    never runs, so rollback does, with no task results, and leaves the stable release untouched."""
+    failed = site.pipeline_task(
+        "deploy-canary", results=FETCHED, SET_VALUES=["httpRoute.canary.serviceName=elsewhere"]
+    )
+    assert failed.returncode == 1
+    assert "httpRoute.canary.serviceName splits the HTTPRoute's traffic" in failed.stderr
+    revision = site.revision()
+
+    rolled = ok(site.pipeline_task("rollback"))
+    assert f"'{site.release}' sends no requests to '{site.canary}'" in rolled.stdout
+    assert f"canary release '{site.canary}' is not installed: nothing to uninstall" in rolled.stdout
+    assert rolled.results == {"RELEASE_REVISION": str(revision), "CANARY_WEIGHT": "0"}
+    assert site.releases() == [site.release] and site.revision() == revision
+    assert site.backends() == [(site.release, 8080, 1)]
