@@ -40,7 +40,10 @@ def pushed(registry, tmp_path_factory):
 
 
 def test_catalog_has_bundles_to_push():
-    assert len(RESOURCES) == 10 and {r.kind for r in RESOURCES} == {"Task", "Pipeline"}
+    assert len(RESOURCES) == 12 and {r.kind for r in RESOURCES} == {"Task", "Pipeline"}
+    # a bundle is ghcr.io/glm-tts/tekton/<name>:<version> whatever its kind: a Task and a Pipeline
+    # of the same name would overwrite each other there
+    assert len({r.name for r in RESOURCES}) == len(RESOURCES)
 
 
 def canonical(obj, in_resources: bool = False):

@@ -40,12 +40,13 @@ EXPECTED_TASKS = {
     "glm-tts-gpu-preflight",
     "glm-tts-cuda-check",
     "glm-tts-helm-deploy",
+    "glm-tts-canary",
     "glm-tts-verify",
     "glm-tts-batch-plan",
     "glm-tts-batch-synthesize",
     "glm-tts-batch-gather",
 }
-EXPECTED_PIPELINES = {"glm-tts-cicd", "glm-tts-batch"}
+EXPECTED_PIPELINES = {"glm-tts-cicd", "glm-tts-batch", "glm-tts-canary-release"}
 TRIGGERS_KINDS = {"EventListener", "TriggerBinding", "TriggerTemplate"}
 KUBE_KINDS = {"ServiceAccount", "Role", "RoleBinding", "ClusterRole", "ClusterRoleBinding"}
 
