@@ -22,6 +22,7 @@ _TAG = re.compile(r"<(/?)([A-Za-z][A-Za-z0-9_-]*)>")
 # a space is tried once, not from each of its dots (which was quadratic: 1,999 dots took 40 ms).
 _SENTENCE_END = re.compile(r"(?:[。！？；!?;]+[\"'”’」』)）]*|(?<!\.)\.+(?=\s|$)[\"'”’)]*)\n*|\n+")
 _SOFT_BREAK = re.compile(r"[，、,:：]")
+_SPACE = re.compile(r"\s")
 
 
 class InvalidText(ValueError):
@@ -134,15 +135,23 @@ def language_runs(text: str) -> list[tuple[str, str]]:
 
 
 def _cut_long(text: str, max_chars: int) -> list[str]:
-    """Cut one over-long sentence at commas, then spaces, then anywhere."""
-    if len(text) <= max_chars:
-        return [text]
-    for pattern in (_SOFT_BREAK, re.compile(r"\s")):
-        # A break is one character, so no cut is at 0, and one within the limit is short of the end.
-        best = max((m.end() for m in pattern.finditer(text) if m.end() <= max_chars), default=0)
-        if best:
-            return [text[:best], *_cut_long(text[best:], max_chars)]
-    return [text[:max_chars], *_cut_long(text[max_chars:], max_chars)]
+    """Cut one over-long sentence at commas, then spaces, then anywhere; each break is searched only
+    within the next max_chars characters, so the cost stays linear in the text's length."""
+    pieces: list[str] = []
+    start = 0
+    while len(text) - start > max_chars:
+        limit = start + max_chars
+        for pattern in (_SOFT_BREAK, _SPACE):
+            # A break is one character: the last one ending within the limit (never at `start`).
+            cut = max((m.end() for m in pattern.finditer(text, start, limit)), default=start)
+            if cut > start:
+                break
+        else:
+            cut = limit
+        pieces.append(text[start:cut])
+        start = cut
+    pieces.append(text[start:])
+    return pieces
 
 
 def sentences(text: str, max_chars: int = DEFAULT_MAX_SENTENCE_CHARS) -> list[tuple[str, bool]]:
