@@ -100,7 +100,8 @@ bench: tools
 	$(PY) tests/bench/run.py $(BENCH)
 
 # Mutants of each core-logic module (tools/mutation.toml) run against that module's own tests only.
-mutation: $(VENV_STAMP)
+# (sysdeps: the signature tests run against a real OCI registry, Debian's docker-registry.)
+mutation: $(VENV_STAMP) sysdeps
 	$(PY) scripts/mutation.py $(MODULES)
 
 docs: tools
