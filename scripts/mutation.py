@@ -29,6 +29,8 @@ ROOT = Path(__file__).resolve().parent.parent
 CONFIG = ROOT / "tools" / "mutation.toml"
 EQUIVALENT = ROOT / "tools" / "mutation-equivalent.toml"
 WORKSPACES = ROOT / ".mutation"
+# mutmut runs the tests in-process, so it must be the one installed beside this interpreter.
+MUTMUT = str(Path(sys.executable).with_name("mutmut"))
 
 # mutmut's exit codes per mutant (mutmut.stats.status_by_exit_code): what counts as caught.
 KILLED = {1, 3}
@@ -130,7 +132,7 @@ def run_mutmut(module: Module, workers: int) -> Path:
     env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
     with log.open("w") as out:
         proc = subprocess.run(
-            [str(Path(sys.executable).with_name("mutmut")), "run", "--max-children", str(workers)],
+            [MUTMUT, "run", "--max-children", str(workers)],
             cwd=module.workspace,
             stdout=out,
             stderr=subprocess.STDOUT,
@@ -184,9 +186,8 @@ def module_prefix(module: Module) -> str:
 
 
 def show(module: Module, names: list[str]) -> None:
-    mutmut = str(Path(sys.executable).with_name("mutmut"))
     for name in names:
-        diff = subprocess.run([mutmut, "show", name], cwd=module.workspace, capture_output=True, text=True)
+        diff = subprocess.run([MUTMUT, "show", name], cwd=module.workspace, capture_output=True, text=True)
         print(diff.stdout.rstrip() or diff.stderr.rstrip())
         print()
 
